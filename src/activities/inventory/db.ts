@@ -1,0 +1,9 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../../../generated/prisma/inventory';
+
+export type InventoryDb = PrismaClient;
+
+/** The inventory service's own database; no other service connects to it. */
+export function connectInventoryDb(url: string): InventoryDb {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+}

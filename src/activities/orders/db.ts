@@ -1,0 +1,9 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../../../generated/prisma/orders';
+
+export type OrdersDb = PrismaClient;
+
+/** The orders service's own database; no other service connects to it. */
+export function connectOrdersDb(url: string): OrdersDb {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+}

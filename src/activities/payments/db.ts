@@ -1,0 +1,9 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaClient } from '../../../generated/prisma/payments';
+
+export type PaymentsDb = PrismaClient;
+
+/** The payments service's own database; no other service connects to it. */
+export function connectPaymentsDb(url: string): PaymentsDb {
+  return new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+}

@@ -1,0 +1,60 @@
+// Shipping activities. Each is idempotent, keyed by the order id: the shipments table's primary key decides
+// whether the work was already done. Dispatch is the saga's point of no return: a dispatched shipment
+// cannot be cancelled.
+import { ApplicationFailure } from '@temporalio/activity';
+import type { OrderLine } from '../../domain';
+import type { ShippingDb } from './db';
+
+export interface ShipmentResult {
+  orderId: string;
+  /** SCHEDULED, or CANCELLED when a cancellation got there first (a late retry after compensation). */
+  status: 'SCHEDULED' | 'CANCELLED' | 'DISPATCHED';
+  trackingCode: string | null;
+}
+
+export function createShippingActivities(db: ShippingDb) {
+  async function current(orderId: string): Promise<ShipmentResult> {
+    const shipment = await db.shipment.findUniqueOrThrow({ where: { orderId } });
+    return { orderId, status: shipment.status, trackingCode: shipment.trackingCode };
+  }
+
+  return {
+    async scheduleShipment(input: { orderId: string; lines: OrderLine[] }): Promise<ShipmentResult> {
+      await db.shipment.createMany({
+        data: [{ orderId: input.orderId, status: 'SCHEDULED', lines: input.lines.map(({ sku, quantity }) => ({ sku, quantity })) }],
+        skipDuplicates: true,
+      });
+      return current(input.orderId);
+    },
+
+    /**
+     * Compensation of scheduleShipment. If nothing was scheduled yet it leaves a tombstone, so that a
+     * scheduling still in flight cannot create a shipment afterwards.
+     */
+    async cancelShipment(input: { orderId: string }): Promise<ShipmentResult> {
+      await db.shipment.createMany({ data: [{ orderId: input.orderId, status: 'CANCELLED' }], skipDuplicates: true });
+      await db.shipment.updateMany({ where: { orderId: input.orderId, status: 'SCHEDULED' }, data: { status: 'CANCELLED' } });
+      const shipment = await current(input.orderId);
+      if (shipment.status === 'DISPATCHED') {
+        // The saga never compensates after dispatch; reaching this is a bug, and it must not pass silently.
+        throw ApplicationFailure.nonRetryable(`shipment of order ${input.orderId} was already dispatched`, 'ShipmentAlreadyDispatched');
+      }
+      return shipment;
+    },
+
+    /** Hands the parcel to the carrier. After this the order can no longer be cancelled. */
+    async dispatchShipment(input: { orderId: string }): Promise<ShipmentResult> {
+      await db.shipment.updateMany({
+        where: { orderId: input.orderId, status: 'SCHEDULED' },
+        data: { status: 'DISPATCHED', dispatchedAt: new Date(), trackingCode: `TRK-${input.orderId}` },
+      });
+      const shipment = await current(input.orderId);
+      if (shipment.status !== 'DISPATCHED') {
+        throw ApplicationFailure.nonRetryable(`shipment of order ${input.orderId} cannot be dispatched: it is ${shipment.status}`, 'ShipmentNotDispatchable');
+      }
+      return shipment;
+    },
+  };
+}
+
+export type ShippingActivities = ReturnType<typeof createShippingActivities>;

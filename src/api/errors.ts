@@ -1,0 +1,71 @@
+// How failures become HTTP answers: always a JSON body `{ error: { code, message, fields? } }`, never a
+// stack trace. Temporal being unreachable is a 503 the caller can retry; nothing was half-written.
+import { isGrpcServiceError, ServiceError } from '@temporalio/client';
+import type { ErrorRequestHandler } from 'express';
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly fields?: FieldError[],
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string, fields?: FieldError[]) => new HttpError(400, 'validation_failed', message, fields);
+export const notFound = (message: string) => new HttpError(404, 'not_found', message);
+export const conflict = (message: string) => new HttpError(409, 'conflict', message);
+
+/** The gRPC status of a Temporal client error, looking through the client's wrappers. */
+function grpcCode(error: unknown): number | undefined {
+  for (let current = error, depth = 0; current && depth < 5; depth++) {
+    if (isGrpcServiceError(current)) return current.code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+// gRPC status codes CANCELLED, DEADLINE_EXCEEDED and UNAVAILABLE: the server did not answer in time, or at all.
+const UNREACHABLE = new Set<number>([1, 4, 14]);
+
+export function isTemporalUnavailable(error: unknown): boolean {
+  const code = grpcCode(error);
+  if (code !== undefined) return UNREACHABLE.has(code);
+  // A connection that could not be established at all surfaces as a ServiceError without a gRPC code.
+  return error instanceof ServiceError;
+}
+
+export const temporalUnavailable = () =>
+  new HttpError(503, 'temporal_unavailable', 'the workflow service is unreachable; nothing was changed, retry later');
+
+/** Body-parser failures carry a `type`; map them to what the client did wrong. */
+const BODY_ERRORS: Record<string, [number, string, string]> = {
+  'entity.parse.failed': [400, 'invalid_json', 'the request body is not valid JSON'],
+  'entity.too.large': [413, 'payload_too_large', 'the request body is too large'],
+  'encoding.unsupported': [415, 'unsupported_encoding', 'the request body encoding is not supported'],
+  'charset.unsupported': [415, 'unsupported_charset', 'the request body charset is not supported'],
+  'request.aborted': [400, 'request_aborted', 'the request was aborted'],
+  'request.size.invalid': [400, 'invalid_body', 'the request body length does not match its header'],
+};
+
+export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
+  return (error, _req, res, _next) => {
+    let http: HttpError;
+    if (error instanceof HttpError) http = error;
+    else if (typeof error?.type === 'string' && BODY_ERRORS[error.type]) http = new HttpError(...BODY_ERRORS[error.type]);
+    else if (isTemporalUnavailable(error)) http = temporalUnavailable();
+    else {
+      log(`unexpected error: ${error?.stack ?? error}`);
+      http = new HttpError(500, 'internal_error', 'internal error');
+    }
+    if (res.headersSent) return;
+    res.status(http.status).json({ error: { code: http.code, message: http.message, ...(http.fields ? { fields: http.fields } : {}) } });
+  };
+}

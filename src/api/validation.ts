@@ -1,0 +1,93 @@
+// Request schemas. Every refusal names the offending field, e.g. `lines[1].quantity`.
+import { z } from 'zod';
+import { badRequest, type FieldError } from './errors';
+
+const id = (what: string) =>
+  z
+    .string({ error: `${what} must be a string` })
+    .min(1, `${what} must not be empty`)
+    .max(64, `${what} must be at most 64 characters`)
+    .regex(/^[A-Za-z0-9._-]+$/, `${what} may contain only letters, digits, '.', '_' and '-'`);
+
+export const MAX_LINES = 50;
+export const MAX_QUANTITY = 1_000;
+
+export const placeOrderSchema = z.strictObject(
+  {
+    customerId: id('customerId'),
+    lines: z
+      .array(
+        z.strictObject(
+          {
+            sku: id('sku'),
+            quantity: z
+              .number({ error: 'quantity must be a number' })
+              .int('quantity must be a whole number')
+              .min(1, 'quantity must be at least 1')
+              .max(MAX_QUANTITY, `quantity must be at most ${MAX_QUANTITY}`),
+          },
+          { error: 'each line must be an object with sku and quantity' },
+        ),
+        { error: 'lines must be an array' },
+      )
+      .min(1, 'an order needs at least one line')
+      .max(MAX_LINES, `an order has at most ${MAX_LINES} lines`)
+      .superRefine((lines, ctx) => {
+        const seen = new Set<string>();
+        lines.forEach((line, index) => {
+          if (seen.has(line.sku)) ctx.addIssue({ code: 'custom', path: [index, 'sku'], message: `duplicate SKU ${line.sku}: put the whole quantity on one line` });
+          seen.add(line.sku);
+        });
+      }),
+  },
+  { error: 'the body must be a JSON object' },
+);
+export type PlaceOrderRequest = z.infer<typeof placeOrderSchema>;
+
+export const managerDecisionSchema = z.strictObject(
+  {
+    manager: z.string({ error: 'manager must be a string' }).trim().min(1, 'manager must not be empty').max(100, 'manager must be at most 100 characters'),
+    note: z.string({ error: 'note must be a string' }).max(500, 'note must be at most 500 characters').optional(),
+  },
+  { error: 'the body must be a JSON object' },
+);
+
+export const cancelSchema = z.strictObject(
+  { reason: z.string({ error: 'reason must be a string' }).trim().min(1, 'reason must not be empty').max(500, 'reason must be at most 500 characters').optional() },
+  { error: 'the body must be a JSON object' },
+);
+
+export const paymentCallbackSchema = z.strictObject(
+  {
+    orderId: id('orderId'),
+    providerRef: z.string({ error: 'providerRef must be a string' }).min(1).max(100),
+    outcome: z.enum(['CONFIRMED', 'DECLINED'], { error: 'outcome must be CONFIRMED or DECLINED' }),
+    reason: z.string({ error: 'reason must be a string' }).max(500).optional(),
+  },
+  { error: 'the body must be a JSON object' },
+);
+
+export const orderIdSchema = id('orderId');
+export const idempotencyKeySchema = z
+  .string()
+  .min(1, 'Idempotency-Key must not be empty')
+  .max(255, 'Idempotency-Key must be at most 255 characters')
+  .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be printable ASCII without spaces');
+export const waitSchema = z.coerce
+  .number({ error: 'wait must be a number of seconds' })
+  .min(0, 'wait must be between 0 and 60 seconds')
+  .max(60, 'wait must be between 0 and 60 seconds');
+
+function fieldName(path: PropertyKey[], root?: string): string {
+  let name = root ?? '';
+  for (const part of path) name += typeof part === 'number' ? `[${part}]` : name ? `.${String(part)}` : String(part);
+  return name || 'body';
+}
+
+/** Parses or throws a 400 that lists every offending field. */
+export function parse<T>(schema: z.ZodType<T>, value: unknown, root?: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const fields: FieldError[] = result.error.issues.map((issue) => ({ field: fieldName(issue.path, root), message: issue.message }));
+  throw badRequest(fields.map((f) => `${f.field}: ${f.message}`).join('; '), fields);
+}

@@ -1,0 +1,35 @@
+// The vocabulary every part of the system shares: order lines and the business refusals that end a saga.
+// Kept free of Node APIs so that workflow code can import it.
+
+export interface OrderLine {
+  sku: string;
+  quantity: number;
+}
+
+export interface PricedLine extends OrderLine {
+  unitPriceCents: number;
+}
+
+/**
+ * Business refusals: the saga compensates and ends REJECTED. Activities raise them as non-retryable
+ * ApplicationFailures with one of these types; the workflow raises the ones that are its own decisions.
+ */
+export const Refusal = {
+  UnknownSku: 'UnknownSku',
+  OutOfStock: 'OutOfStock',
+  UnknownCustomer: 'UnknownCustomer',
+  PaymentDeclined: 'PaymentDeclined',
+  ApprovalRejected: 'ApprovalRejected',
+  ApprovalTimedOut: 'ApprovalTimedOut',
+  PaymentConfirmationTimedOut: 'PaymentConfirmationTimedOut',
+} as const;
+export type RefusalType = (typeof Refusal)[keyof typeof Refusal];
+
+export function totalCents(lines: PricedLine[]): number {
+  return lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
+}
+
+/** The reference under which the payment provider knows an order's payment. */
+export function providerRefFor(orderId: string): string {
+  return `pay_${orderId}`;
+}
