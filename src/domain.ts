@@ -19,6 +19,7 @@ export const Refusal = {
   OutOfStock: 'OutOfStock',
   UnknownCustomer: 'UnknownCustomer',
   PaymentDeclined: 'PaymentDeclined',
+  ShipmentRefused: 'ShipmentRefused',
   ApprovalRejected: 'ApprovalRejected',
   ApprovalTimedOut: 'ApprovalTimedOut',
   PaymentConfirmationTimedOut: 'PaymentConfirmationTimedOut',

@@ -2,7 +2,8 @@
 // whether the work was already done. Dispatch is the saga's point of no return: a dispatched shipment
 // cannot be cancelled.
 import { ApplicationFailure } from '@temporalio/activity';
-import type { OrderLine } from '../../domain';
+import { Refusal, type OrderLine } from '../../domain';
+import { refuse } from '../refuse';
 import type { ShippingDb } from './db';
 
 export interface ShipmentResult {
@@ -12,6 +13,9 @@ export interface ShipmentResult {
   trackingCode: string | null;
 }
 
+/** The carrier takes at most this many units in one shipment; a bigger order is refused. */
+export const MAX_UNITS_PER_SHIPMENT = 200;
+
 export function createShippingActivities(db: ShippingDb) {
   async function current(orderId: string): Promise<ShipmentResult> {
     const shipment = await db.shipment.findUniqueOrThrow({ where: { orderId } });
@@ -20,6 +24,10 @@ export function createShippingActivities(db: ShippingDb) {
 
   return {
     async scheduleShipment(input: { orderId: string; lines: OrderLine[] }): Promise<ShipmentResult> {
+      const units = input.lines.reduce((sum, line) => sum + line.quantity, 0);
+      if (units > MAX_UNITS_PER_SHIPMENT) {
+        throw refuse(Refusal.ShipmentRefused, `the carrier takes at most ${MAX_UNITS_PER_SHIPMENT} units per shipment, this order has ${units}`);
+      }
       await db.shipment.createMany({
         data: [{ orderId: input.orderId, status: 'SCHEDULED', lines: input.lines.map(({ sku, quantity }) => ({ sku, quantity })) }],
         skipDuplicates: true,

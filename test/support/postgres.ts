@@ -1,0 +1,53 @@
+// One embedded PostgreSQL cluster for the whole test run, in a fresh temporary folder, on a free port.
+// Each suite gets its own four service databases (migrated and seeded), so suites never see each other's rows.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import { SERVICES, type DatabaseUrls } from '../../src/config';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../src/local-stack/postgres';
+import { provisionDatabases } from '../../src/local-stack/provision';
+
+let cluster: RunningPostgres | undefined;
+let dataDir: string | undefined;
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startTestCluster(): Promise<void> {
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-test-pg-'));
+  cluster = await startEmbeddedPostgres({ dataDir, port: await freePort(), databasePrefix: 'unused_' });
+}
+
+export async function stopTestCluster(): Promise<void> {
+  await cluster?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  cluster = undefined;
+}
+
+/** Creates, migrates and seeds a fresh set of service databases named `<prefix>_<service>`. */
+export async function createServiceDatabases(prefix: string): Promise<DatabaseUrls> {
+  if (!cluster) throw new Error('the test PostgreSQL cluster is not running (test/support/global-fixtures.ts)');
+  const admin = new Client({ connectionString: cluster.urls.orders.replace(/\/[^/]+$/, '/postgres') });
+  await admin.connect();
+  try {
+    for (const service of SERVICES) {
+      await admin.query(`DROP DATABASE IF EXISTS "${prefix}_${service}" WITH (FORCE)`);
+      await admin.query(`CREATE DATABASE "${prefix}_${service}"`);
+    }
+  } finally {
+    await admin.end();
+  }
+  const urls = Object.fromEntries(SERVICES.map((service) => [service, cluster!.urls[service].replace(/\/[^/]+$/, `/${prefix}_${service}`)])) as DatabaseUrls;
+  await provisionDatabases(urls);
+  return urls;
+}

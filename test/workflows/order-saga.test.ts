@@ -1,0 +1,293 @@
+// OrderSaga on the time-skipping test server: the order of steps and compensations, retries, deadlines of
+// hours that pass in seconds, cancellation on both sides of the point of no return, and the status query.
+import assert from 'node:assert/strict';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { TASK_QUEUES, type SagaPolicy } from '../../src/config';
+import { Refusal } from '../../src/domain';
+import {
+  approveOrder,
+  cancelOrder,
+  getStatus,
+  rejectOrder,
+  type OrderState,
+  type OrderStatus,
+} from '../../src/workflows/definitions';
+import { OrderSaga } from '../../src/workflows/order-saga';
+import { ensureSearchAttributes } from '../../src/worker/search-attributes';
+import { FakeServices, refusal, transientFailures } from '../support/fake-services';
+import { createTimeSkippingEnv, workflowBundle } from '../support/temporal';
+
+const POLICY: SagaPolicy = {
+  approvalThresholdCents: 100_000,
+  approvalTimeout: '24 hours',
+  paymentConfirmationTimeout: '2 hours',
+  dispatchDelay: '1 hour',
+};
+
+const FORWARD = ['priceOrder', 'createOrder', 'reserveStock', 'authorizePayment', 'scheduleShipment'];
+
+describe('OrderSaga workflow (time-skipping)', function () {
+  let env: TestWorkflowEnvironment;
+  let workers: Worker[];
+  let running: Promise<void>;
+  let services: FakeServices;
+  let sequence = 0;
+
+  before(async function () {
+    env = await createTimeSkippingEnv();
+    await ensureSearchAttributes(env.connection, 'default');
+    const bundle = await workflowBundle();
+    // The activities delegate to whichever fakes the current test installed.
+    const delegate = <T extends object>(pick: () => T) =>
+      Object.fromEntries(
+        Object.keys(pick()).map((name) => [name, (...args: unknown[]) => (pick() as Record<string, (...a: unknown[]) => unknown>)[name](...args)]),
+      );
+    services = new FakeServices(env.client);
+    const { nativeConnection: connection } = env;
+    workers = await Promise.all([
+      Worker.create({ connection, taskQueue: TASK_QUEUES.saga, workflowBundle: bundle }),
+      Worker.create({ connection, taskQueue: TASK_QUEUES.orders, activities: delegate(() => services.orders()) }),
+      Worker.create({ connection, taskQueue: TASK_QUEUES.inventory, activities: delegate(() => services.inventory()) }),
+      Worker.create({ connection, taskQueue: TASK_QUEUES.payments, activities: delegate(() => services.payments()) }),
+      Worker.create({ connection, taskQueue: TASK_QUEUES.shipping, activities: delegate(() => services.shipping()) }),
+    ]);
+    running = Promise.all(workers.map((worker) => worker.run())).then(() => {});
+  });
+
+  after(async function () {
+    workers?.forEach((worker) => worker.shutdown());
+    await running;
+    await env?.teardown();
+  });
+
+  beforeEach(function () {
+    services = new FakeServices(env.client);
+  });
+
+  function start(lines = [{ sku: 'CHEAP', quantity: 2 }], policy: SagaPolicy = POLICY): Promise<WorkflowHandle<typeof OrderSaga>> {
+    const orderId = `ord_wf_${++sequence}`;
+    return env.client.workflow.start(OrderSaga, {
+      workflowId: orderId,
+      taskQueue: TASK_QUEUES.saga,
+      args: [{ orderId, customerId: 'cust-test', lines, policy }],
+    });
+  }
+
+  /** Polls the status query; queries do not let the test server skip time, so deadlines cannot fire meanwhile. */
+  async function waitForStatus(handle: WorkflowHandle<typeof OrderSaga>, status: OrderStatus): Promise<OrderState> {
+    for (let i = 0; i < 400; i++) {
+      const state = await handle.query(getStatus);
+      if (state.status === status) return state;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`order never reached ${status}; it is ${(await handle.query(getStatus)).status}`);
+  }
+
+  it('completes the happy path: every step once, in order, no compensation', async function () {
+    const handle = await start();
+    const result = await handle.result();
+    assert.equal(result.status, 'COMPLETED');
+    assert.deepEqual(services.steps(), [...FORWARD, 'dispatchShipment', 'capturePayment', 'consumeReservation', 'closeOrder']);
+    assert.deepEqual(result.completedSteps, [
+      'ORDER_CREATED',
+      'STOCK_RESERVED',
+      'PAYMENT_AUTHORIZED',
+      'PAYMENT_CONFIRMED',
+      'SHIPMENT_SCHEDULED',
+      'SHIPMENT_DISPATCHED',
+      'PAYMENT_CAPTURED',
+      'STOCK_CONSUMED',
+    ]);
+    assert.deepEqual(result.compensations, []);
+    assert.equal(result.totalCents, 2_000);
+    assert.equal(result.approvalRequired, false);
+    assert.equal(result.cancellable, false);
+    assert.equal(services.closed?.status, 'COMPLETED');
+    // The query still answers once the saga has ended.
+    assert.equal((await handle.query(getStatus)).status, 'COMPLETED');
+  });
+
+  const failingSteps: { step: string; refusal: ReturnType<typeof refusal>; compensations: string[]; undo: string[] }[] = [
+    { step: 'priceOrder', refusal: refusal(Refusal.UnknownSku), compensations: [], undo: [] },
+    { step: 'reserveStock', refusal: refusal(Refusal.OutOfStock), compensations: ['STOCK_RELEASED'], undo: ['releaseStock'] },
+    {
+      step: 'authorizePayment',
+      refusal: refusal(Refusal.PaymentDeclined),
+      compensations: ['PAYMENT_VOIDED', 'STOCK_RELEASED'],
+      undo: ['voidPayment', 'releaseStock'],
+    },
+    {
+      step: 'scheduleShipment',
+      refusal: refusal(Refusal.ShipmentRefused),
+      compensations: ['SHIPMENT_CANCELLED', 'PAYMENT_VOIDED', 'STOCK_RELEASED'],
+      undo: ['cancelShipment', 'voidPayment', 'releaseStock'],
+    },
+  ];
+  for (const { step, refusal: refuse, compensations, undo } of failingSteps) {
+    it(`a refusal at ${step} runs exactly the compensations registered so far, in reverse, and ends REJECTED`, async function () {
+      services.behaviours.set(step, refuse);
+      const result = await (await start()).result();
+      assert.equal(result.status, 'REJECTED');
+      assert.match(result.failureReason ?? '', /\(test\)/);
+      assert.deepEqual(result.compensations, compensations);
+      const upTo = FORWARD.slice(0, FORWARD.indexOf(step) + 1);
+      assert.deepEqual(services.steps(), [...upTo, ...undo, 'closeOrder']);
+      assert.equal(services.attempts(step), 1, 'a business refusal is not retried');
+      assert.deepEqual(services.closed?.compensations, compensations);
+      assert.equal(services.closed?.status, 'REJECTED');
+    });
+  }
+
+  it('a payment declined by the provider voids the payment and releases the stock', async function () {
+    services.providerAnswer = 'DECLINED';
+    const result = await (await start()).result();
+    assert.equal(result.status, 'REJECTED');
+    assert.match(result.failureReason ?? '', /declined by the provider: card blocked/);
+    assert.deepEqual(result.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
+    assert.ok(!services.calls.includes('scheduleShipment'));
+  });
+
+  it('retries a transient fault in a forward step instead of compensating', async function () {
+    services.behaviours.set('reserveStock', transientFailures(3));
+    const result = await (await start()).result();
+    assert.equal(result.status, 'COMPLETED');
+    assert.equal(services.attempts('reserveStock'), 4);
+    assert.deepEqual(result.compensations, []);
+  });
+
+  it('retries a compensation that fails transiently until it succeeds, never skipping it', async function () {
+    services.behaviours.set('authorizePayment', refusal(Refusal.PaymentDeclined));
+    services.behaviours.set('releaseStock', transientFailures(4));
+    const result = await (await start()).result();
+    assert.equal(result.status, 'REJECTED');
+    assert.equal(services.attempts('releaseStock'), 5);
+    assert.deepEqual(result.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
+  });
+
+  describe('manager approval', function () {
+    const pricey = [{ sku: 'PRICEY', quantity: 1 }];
+
+    it('waits for approval above the threshold, shows it in the status query, and completes once approved', async function () {
+      const handle = await start(pricey);
+      const waiting = await waitForStatus(handle, 'AWAITING_APPROVAL');
+      assert.equal(waiting.approvalRequired, true);
+      assert.equal(waiting.totalCents, 500_000);
+      assert.deepEqual(waiting.completedSteps, ['ORDER_CREATED']);
+      assert.equal(waiting.cancellable, true);
+      assert.ok(!services.calls.includes('reserveStock'), 'nothing is reserved before approval');
+
+      await handle.executeUpdate(approveOrder, { args: [{ manager: 'maria' }] });
+      const result = await handle.result();
+      assert.equal(result.status, 'COMPLETED');
+      assert.deepEqual(result.completedSteps.slice(0, 2), ['ORDER_CREATED', 'APPROVED']);
+    });
+
+    it('ends REJECTED when the manager rejects, with nothing to compensate', async function () {
+      const handle = await start(pricey);
+      await waitForStatus(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(rejectOrder, { args: [{ manager: 'maria', note: 'too expensive' }] });
+      const result = await handle.result();
+      assert.equal(result.status, 'REJECTED');
+      assert.equal(result.failureReason, 'rejected by maria: too expensive');
+      assert.deepEqual(result.compensations, []);
+      assert.deepEqual(services.steps(), ['priceOrder', 'createOrder', 'closeOrder']);
+    });
+
+    it('ends REJECTED when no manager decides within the deadline (24 hours pass in test time)', async function () {
+      const handle = await start(pricey);
+      const startedAt = await env.currentTimeMs();
+      const result = await handle.result();
+      assert.equal(result.status, 'REJECTED');
+      assert.match(result.failureReason ?? '', /no manager decision within 24 hours/);
+      assert.ok((await env.currentTimeMs()) - startedAt >= 24 * 3600 * 1000, 'the deadline elapsed in workflow time');
+    });
+
+    it('refuses an approval when the order is not awaiting one', async function () {
+      const handle = await start();
+      await waitForStatus(handle, 'AWAITING_DISPATCH');
+      await assert.rejects(handle.executeUpdate(approveOrder, { args: [{ manager: 'maria' }] }), (error: unknown) => {
+        assert.ok(error instanceof WorkflowUpdateFailedError);
+        assert.match(error.cause?.message ?? '', /not awaiting approval/);
+        return true;
+      });
+      assert.equal((await handle.result()).status, 'COMPLETED');
+    });
+  });
+
+  it('ends REJECTED when the provider never confirms the payment (2 hours pass in test time)', async function () {
+    services.providerAnswer = 'NONE';
+    const handle = await start();
+    const waiting = await waitForStatus(handle, 'AWAITING_PAYMENT_CONFIRMATION');
+    assert.deepEqual(waiting.completedSteps, ['ORDER_CREATED', 'STOCK_RESERVED', 'PAYMENT_AUTHORIZED']);
+    const result = await handle.result();
+    assert.equal(result.status, 'REJECTED');
+    assert.match(result.failureReason ?? '', /did not confirm within 2 hours/);
+    assert.deepEqual(result.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
+  });
+
+  describe('cancellation', function () {
+    it('before the point of no return compensates every step done and ends CANCELLED', async function () {
+      const handle = await start();
+      const waiting = await waitForStatus(handle, 'AWAITING_DISPATCH');
+      assert.equal(waiting.cancellable, true);
+      await handle.executeUpdate(cancelOrder, { args: [{ reason: 'customer changed their mind' }] });
+      const result = await handle.result();
+      assert.equal(result.status, 'CANCELLED');
+      assert.equal(result.failureReason, 'customer changed their mind');
+      assert.deepEqual(result.compensations, ['SHIPMENT_CANCELLED', 'PAYMENT_VOIDED', 'STOCK_RELEASED']);
+      assert.ok(!services.calls.includes('dispatchShipment'));
+      assert.equal(services.closed?.status, 'CANCELLED');
+    });
+
+    it('while awaiting approval ends CANCELLED with nothing to compensate', async function () {
+      const handle = await start([{ sku: 'PRICEY', quantity: 1 }]);
+      await waitForStatus(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(cancelOrder, { args: [{ reason: 'duplicate order' }] });
+      const result = await handle.result();
+      assert.equal(result.status, 'CANCELLED');
+      assert.deepEqual(result.compensations, []);
+    });
+
+    it('interrupts a step that is being retried and still undoes it (it may have committed)', async function () {
+      services.behaviours.set('reserveStock', transientFailures(1_000));
+      const handle = await start();
+      await waitForStatus(handle, 'RESERVING_STOCK');
+      while (services.attempts('reserveStock') < 2) await new Promise((resolve) => setTimeout(resolve, 25));
+      await handle.executeUpdate(cancelOrder, { args: [{ reason: 'taking too long' }] });
+      const result = await handle.result();
+      assert.equal(result.status, 'CANCELLED');
+      assert.deepEqual(result.compensations, ['STOCK_RELEASED']);
+    });
+
+    it('after the point of no return is refused with a reason, and the order completes', async function () {
+      let releaseDispatch!: () => void;
+      const dispatchHeld = new Promise<void>((resolve) => (releaseDispatch = resolve));
+      services.behaviours.set('dispatchShipment', () => dispatchHeld);
+      const handle = await start();
+      await waitForStatus(handle, 'AWAITING_DISPATCH');
+      await env.sleep(POLICY.dispatchDelay);
+      const dispatching = await waitForStatus(handle, 'DISPATCHING');
+      assert.equal(dispatching.cancellable, false);
+      await assert.rejects(handle.executeUpdate(cancelOrder, { args: [{ reason: 'too late' }] }), (error: unknown) => {
+        assert.ok(error instanceof WorkflowUpdateFailedError);
+        assert.match(error.cause?.message ?? '', /can no longer be cancelled: its shipment has been dispatched/);
+        return true;
+      });
+      releaseDispatch();
+      const result = await handle.result();
+      assert.equal(result.status, 'COMPLETED');
+      assert.deepEqual(result.compensations, []);
+    });
+
+    it('through Temporal itself (e.g. from the Web UI) compensates the same way', async function () {
+      const handle = await start();
+      await waitForStatus(handle, 'AWAITING_DISPATCH');
+      await handle.cancel();
+      const result = await handle.result();
+      assert.equal(result.status, 'CANCELLED');
+      assert.deepEqual(result.compensations, ['SHIPMENT_CANCELLED', 'PAYMENT_VOIDED', 'STOCK_RELEASED']);
+    });
+  });
+});
