@@ -41,8 +41,19 @@ export function createOrdersActivities(db: OrdersDb) {
         closedAt: new Date(),
       };
       await db.$transaction(async (tx) => {
-        const updated = await tx.order.updateMany({ where: { id: input.orderId }, data: outcome });
-        if (updated.count === 1) return;
+        const existing = await tx.order.findUnique({ where: { id: input.orderId } });
+        if (existing) {
+          // A retry of the same close finds it recorded and leaves the record (closedAt included) as it is.
+          const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
+          const alreadyClosed =
+            existing.closedAt !== null &&
+            existing.status === outcome.status &&
+            existing.failureReason === outcome.failureReason &&
+            sameList(existing.completedSteps, outcome.completedSteps) &&
+            sameList(existing.compensations, outcome.compensations);
+          if (!alreadyClosed) await tx.order.update({ where: { id: input.orderId }, data: outcome });
+          return;
+        }
         const lines = input.lines.map((line) => ({ sku: line.sku, quantity: line.quantity, unitPriceCents: line.unitPriceCents ?? 0 }));
         await tx.order.create({
           data: { id: input.orderId, customerId: input.customerId, totalCents: totalCents(lines), ...outcome, lines: { create: lines } },

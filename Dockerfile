@@ -1,0 +1,38 @@
+# One image for every process of the order saga: the API (`npm run api`, the default), the worker
+# (`npm run worker`, optionally `--only=<role>` or WORKER_ROLES) and the one-shot `npm run db:provision`.
+# TypeScript runs through tsx (a runtime dependency), so there is no build step. See docker-compose.yml.
+FROM node:20-bookworm-slim
+
+# OpenSSL lets the Prisma CLI detect the platform's libssl instead of warning and guessing;
+# ca-certificates lets the worker reach an HTTPS payment provider when PAYMENT_PROVIDER=external.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+
+# The dependency layer, rebuilt only when the lockfile, the install scripts or the Prisma schemas change.
+# `npm ci` runs the postinstall: scripts/install-temporal.sh and scripts/generate-prisma-clients.sh.
+# The image needs no Temporal CLI or test server (they serve `npm start` and the tests, not the API or the
+# worker), so pointing TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH at /bin/true for this one command
+# makes install-temporal.sh skip its pip install; the variables are not kept in the image.
+# Generating the Prisma clients into generated/prisma needs the schemas under prisma/ but no database.
+# Dev dependencies (mocha, typescript, @temporalio/testing, types) are left out: nothing at run time needs them.
+COPY package.json package-lock.json ./
+COPY scripts ./scripts
+COPY prisma ./prisma
+RUN TEMPORAL_CLI_PATH=/bin/true TEMPORAL_TEST_SERVER_PATH=/bin/true npm ci --omit=dev --no-audit --no-fund \
+ && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY src ./src
+
+ENV NODE_ENV=production
+# `tsx` on the PATH: docker-compose.yml starts the long-running processes as `tsx src/...` rather than
+# `npm run ...`, because npm does not pass SIGTERM on to the script it runs (the process would be killed
+# instead of shutting down gracefully). The commands are the same as the npm scripts'.
+ENV PATH=/app/node_modules/.bin:$PATH
+# tsx keeps its transform cache in the temporary folder, which the unprivileged user can write.
+USER node
+EXPOSE 3000
+CMD ["npm", "run", "api"]

@@ -1,0 +1,182 @@
+// docker-compose.yml, as Docker Compose itself resolves it (`docker compose config`): the services are all
+// there, wired to each other, and the application's containers get the variables src/config.ts reads.
+// Needs only the docker client with its compose plugin, no Docker engine; skipped where there is none.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { SERVICES } from '../src/config';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..');
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string | null>;
+  depends_on?: Record<string, { condition: string }>;
+  ports?: { target: number; published?: string }[];
+  profiles?: string[];
+  healthcheck?: { test?: string[] };
+  volumes?: { source?: string; target: string }[];
+}
+
+interface ComposeModel {
+  services: Record<string, ComposeService>;
+}
+
+const DATABASE_URL_VARIABLES = SERVICES.map((service) => `${service.toUpperCase()}_DATABASE_URL`);
+
+/** Every variable src/config.ts reads. */
+const CONFIG_VARIABLES = [
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'TEMPORAL_UI_URL',
+  ...DATABASE_URL_VARIABLES,
+  'PORT',
+  'HOST',
+  'PUBLIC_URL',
+  'APPROVAL_THRESHOLD_CENTS',
+  'APPROVAL_TIMEOUT',
+  'PAYMENT_CONFIRMATION_TIMEOUT',
+  'DISPATCH_DELAY',
+  'PAYMENT_PROVIDER',
+  'PAYMENT_WEBHOOK_SECRET',
+  'PAYMENT_CALLBACK_URL',
+  'SANDBOX_CONFIRM_DELAY_MS',
+  'MANAGER_TOKEN',
+];
+
+/** `docker compose config` of the whole file, its profile included; undefined without docker compose. */
+async function composeConfig(): Promise<{ model: ComposeModel; stderr: string } | undefined> {
+  // Interpolation from the file's defaults, not from whatever this shell happens to export.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // The plugin scripts/install-docker-compose.sh builds, where the docker client came without one.
+  const projectPlugins = path.join(ROOT, '.tools', 'docker');
+  if (!env.DOCKER_CONFIG && existsSync(path.join(projectPlugins, 'cli-plugins', 'docker-compose'))) env.DOCKER_CONFIG = projectPlugins;
+  try {
+    await run('docker', ['compose', 'version'], { env, timeout: 30_000 });
+  } catch {
+    return undefined;
+  }
+  for (const variable of [...CONFIG_VARIABLES, 'WORKER_ROLES', 'COMPOSE_FILE', 'COMPOSE_PROFILES', 'COMPOSE_PROJECT_NAME']) {
+    delete env[variable];
+  }
+  const { stdout, stderr } = await run(
+    'docker',
+    ['compose', '-f', 'docker-compose.yml', '--profile', 'scale-inventory', 'config', '--format', 'json'],
+    { cwd: ROOT, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+  );
+  return { model: JSON.parse(stdout) as ComposeModel, stderr };
+}
+
+describe('docker-compose.yml', function () {
+  let model: ComposeModel;
+  let stderr: string;
+
+  before(async function () {
+    const resolved = await composeConfig();
+    if (!resolved) {
+      console.warn('      skipped: `docker compose` is not available (the docker client with its compose plugin)');
+      this.skip();
+    }
+    ({ model, stderr } = resolved);
+  });
+
+  function service(name: string): ComposeService {
+    const found = model.services[name];
+    assert.ok(found, `service ${name} is missing (have ${Object.keys(model.services).join(', ')})`);
+    return found;
+  }
+
+  it('is valid and resolves without warnings', function () {
+    assert.equal(stderr.trim(), '');
+  });
+
+  it('has Temporal on its own PostgreSQL, the Web UI, the services database, provision, worker and API', function () {
+    for (const name of ['temporal-db', 'temporal', 'temporal-ui', 'services-db', 'provision', 'worker', 'api']) {
+      const { profiles } = service(name);
+      assert.ok(!profiles || profiles.length === 0, `${name} must start with a plain \`docker compose up\``);
+    }
+    assert.match(service('temporal').image ?? '', /^temporalio\/auto-setup:\d+\.\d+\.\d+$/);
+    assert.equal(service('temporal').environment?.DB, 'postgres12');
+    assert.equal(service('temporal').environment?.POSTGRES_SEEDS, 'temporal-db');
+    assert.match(service('temporal-ui').image ?? '', /^temporalio\/ui:\d+\.\d+\.\d+$/);
+    assert.equal(service('temporal-ui').environment?.TEMPORAL_ADDRESS, 'temporal:7233');
+    assert.ok(service('temporal-ui').ports?.some((port) => port.target === 8080 && port.published === '8080'));
+    assert.match(service('temporal-db').image ?? '', /^postgres:/);
+    assert.match(service('services-db').image ?? '', /^postgres:/);
+  });
+
+  it('creates the four service databases when the services database is first initialised', function () {
+    const init = service('services-db').volumes?.find((volume) => volume.target === '/docker-entrypoint-initdb.d');
+    assert.ok(init?.source, 'an init script folder is mounted on /docker-entrypoint-initdb.d');
+    assert.equal(path.relative(ROOT, init.source), path.join('docker', 'postgres-init'));
+  });
+
+  it('runs provision, worker and API from the Dockerfile, each with its npm script', function () {
+    // worker and API run their script's command itself (npm would not pass SIGTERM on): the same command.
+    const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const commands: Record<string, string[]> = {
+      provision: ['npm', 'run', 'db:provision'],
+      worker: scripts.worker.split(' '),
+      api: scripts.api.split(' '),
+      'worker-inventory': scripts.worker.split(' '),
+    };
+    for (const [name, command] of Object.entries(commands)) {
+      assert.ok(service(name).build, `${name} is built from the Dockerfile`);
+      assert.equal(service(name).image, service('api').image, `${name} shares the one application image`);
+      assert.deepEqual(service(name).command, command, name);
+    }
+  });
+
+  for (const name of ['provision', 'worker', 'api']) {
+    it(`gives ${name} every variable of src/config.ts, with the databases on services-db`, function () {
+      const environment = service(name).environment ?? {};
+      for (const variable of CONFIG_VARIABLES) {
+        assert.ok(environment[variable], `${name} lacks ${variable}`);
+      }
+      for (const [i, variable] of DATABASE_URL_VARIABLES.entries()) {
+        const url = new URL(environment[variable]!);
+        assert.equal(url.hostname, 'services-db', variable);
+        assert.equal(url.pathname, `/${SERVICES[i]}`, variable);
+      }
+      assert.equal(environment.TEMPORAL_ADDRESS, 'temporal:7233');
+    });
+  }
+
+  it('has the API listen on all interfaces, publish 3000 and be reached by the payment callback', function () {
+    const api = service('api');
+    assert.equal(api.environment?.HOST, '0.0.0.0');
+    assert.equal(api.environment?.PORT, '3000');
+    assert.ok(api.ports?.some((port) => port.target === 3000 && port.published === '3000'));
+    assert.equal(service('worker').environment?.PAYMENT_CALLBACK_URL, 'http://api:3000/payments/callback');
+    assert.ok(api.healthcheck?.test?.join(' ').includes('/health'), 'the API is health-checked on GET /health');
+  });
+
+  it('agrees between worker and API on what they must share', function () {
+    const worker = service('worker').environment ?? {};
+    const api = service('api').environment ?? {};
+    for (const variable of ['TEMPORAL_NAMESPACE', 'PAYMENT_WEBHOOK_SECRET', ...DATABASE_URL_VARIABLES]) {
+      assert.equal(worker[variable], api[variable], variable);
+    }
+  });
+
+  it('starts worker and API only after provision has completed and Temporal is healthy', function () {
+    for (const name of ['worker', 'api']) {
+      const dependsOn = service(name).depends_on ?? {};
+      assert.equal(dependsOn.provision?.condition, 'service_completed_successfully', `${name} waits for provision`);
+      assert.equal(dependsOn.temporal?.condition, 'service_healthy', `${name} waits for Temporal`);
+    }
+    assert.equal(service('provision').depends_on?.['services-db']?.condition, 'service_healthy');
+  });
+
+  it('offers an inventory-only worker under a profile, for scaling that service on its own', function () {
+    const inventory = service('worker-inventory');
+    assert.deepEqual(inventory.profiles, ['scale-inventory']);
+    assert.equal(inventory.environment?.WORKER_ROLES, 'inventory');
+    assert.equal(inventory.depends_on?.provision?.condition, 'service_completed_successfully');
+  });
+});

@@ -1,0 +1,298 @@
+// End to end: the real HTTP API, a real worker, a real Temporal dev server and real PostgreSQL. The test
+// plays the payment provider, sending signed confirmations to the callback endpoint.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig, type Config } from '../../src/config';
+import { providerRefFor } from '../../src/domain';
+import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
+import { startApiServer, type ApiServer } from '../../src/api/server';
+import { startStack, type RunningStack } from '../../src/local-stack/stack';
+import { OrderStatusAttribute } from '../../src/workflows/definitions';
+import { createServiceDatabases, freePort } from '../support/postgres';
+import { workflowBundle } from '../support/temporal';
+
+const WEBHOOK_SECRET = 'e2e-webhook-secret';
+const MANAGER_TOKEN = 'e2e-manager-token';
+
+type Json = Record<string, any>;
+
+describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)', function () {
+  let stack: RunningStack;
+  let client: Client;
+  let dataDir: string;
+  let config: Config;
+
+  before(async function () {
+    dataDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-e2e-'));
+    const databaseUrls = await createServiceDatabases('e2e');
+    config = loadConfig({
+      PORT: '0',
+      PAYMENT_PROVIDER: 'external',
+      PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      MANAGER_TOKEN,
+      DISPATCH_DELAY: '1s',
+      ...Object.fromEntries(Object.entries(databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
+    });
+    stack = await startStack({
+      config,
+      dataDir,
+      temporalPort: await freePort(),
+      temporalUiPort: 0,
+      workflowBundle: await workflowBundle(),
+      log: () => {},
+    });
+    client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  });
+
+  after(async function () {
+    await client?.connection.close();
+    await stack?.stop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+    const response = await fetch(`${stack.apiUrl}${url}`, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as Json };
+  }
+
+  /** What the payment provider sends: a JSON body signed with the shared secret. */
+  async function providerCallback(orderId: string, outcome: 'CONFIRMED' | 'DECLINED', secret = WEBHOOK_SECRET) {
+    const body = JSON.stringify({ orderId, providerRef: providerRefFor(orderId), outcome });
+    return http('POST', '/payments/callback', body, { [SIGNATURE_HEADER]: signCallback(secret, body) });
+  }
+
+  async function waitForStatus(orderId: string, status: string, timeoutMs = 30_000): Promise<Json> {
+    const deadline = Date.now() + timeoutMs;
+    let last: Json | undefined;
+    while (Date.now() < deadline) {
+      last = (await http('GET', `/orders/${orderId}`)).body;
+      if (last.status === status) return last;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error(`order ${orderId} did not reach ${status}; last seen ${JSON.stringify(last)}`);
+  }
+
+  const stockOf = async (sku: string) => (await http('GET', `/catalog/${sku}`)).body.onHand as number;
+  const creditUsedBy = async (customerId: string) => (await http('GET', `/customers/${customerId}`)).body.creditUsedCents as number;
+
+  async function placeOrder(order: Json, headers: Record<string, string> = {}, query = '') {
+    const response = await http('POST', `/orders${query}`, order, headers);
+    assert.ok([200, 202].includes(response.status), `POST /orders answered ${response.status}: ${JSON.stringify(response.body)}`);
+    return response;
+  }
+
+  it('a completed order lowers stock, uses credit, and is findable by its status search attribute', async function () {
+    const [stockBefore, creditBefore] = [await stockOf('KB-001'), await creditUsedBy('cust-alice')];
+    const placed = await placeOrder({ customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 2 }] });
+    assert.equal(placed.status, 202);
+    assert.equal(placed.body.statusUrl, `/orders/${placed.body.orderId}`);
+    const { orderId } = placed.body;
+
+    const waiting = await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+    assert.deepEqual(waiting.completedSteps, ['ORDER_CREATED', 'STOCK_RESERVED', 'PAYMENT_AUTHORIZED']);
+    assert.equal(await stockOf('KB-001'), stockBefore - 2, 'stock is reserved while the saga runs');
+    assert.equal((await providerCallback(orderId, 'CONFIRMED')).status, 202);
+
+    const done = await waitForStatus(orderId, 'COMPLETED');
+    assert.equal(done.source, 'orders-db', 'a closed order is read from the orders database');
+    assert.equal(done.totalCents, 2 * 8_900);
+    assert.deepEqual(done.compensations, []);
+    assert.equal(await stockOf('KB-001'), stockBefore - 2);
+    assert.equal(await creditUsedBy('cust-alice'), creditBefore + 2 * 8_900);
+
+    const description = await client.workflow.getHandle(orderId).describe();
+    assert.equal(description.typedSearchAttributes.get(OrderStatusAttribute), 'COMPLETED');
+    let found: string[] = [];
+    for (let i = 0; i < 50 && !found.includes(orderId); i++) {
+      found = [];
+      for await (const execution of client.workflow.list({ query: `OrderStatus = 'COMPLETED' AND CustomerId = 'cust-alice'` })) found.push(execution.workflowId);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.ok(found.includes(orderId), 'the order is found by OrderStatus and CustomerId, as in the Web UI');
+  });
+
+  it('a payment declined by the provider ends REJECTED with stock and credit restored', async function () {
+    const [stockBefore, creditBefore] = [await stockOf('MN-003'), await creditUsedBy('cust-alice')];
+    const { orderId } = (await placeOrder({ customerId: 'cust-alice', lines: [{ sku: 'MN-003', quantity: 1 }] })).body;
+    await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+    assert.equal(await creditUsedBy('cust-alice'), creditBefore + 32_900, 'the authorization holds credit');
+    assert.equal((await providerCallback(orderId, 'DECLINED')).status, 202);
+    const rejected = await waitForStatus(orderId, 'REJECTED');
+    assert.match(rejected.failureReason, /declined by the provider/);
+    assert.deepEqual(rejected.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
+    assert.equal(await stockOf('MN-003'), stockBefore);
+    assert.equal(await creditUsedBy('cust-alice'), creditBefore);
+  });
+
+  it('answers the outcome directly when asked to wait (?wait=)', async function () {
+    const stockBefore = await stockOf('MS-002');
+    const response = await placeOrder({ customerId: 'cust-carol', lines: [{ sku: 'MS-002', quantity: 1 }] }, {}, '?wait=20');
+    assert.equal(response.status, 200);
+    assert.equal(response.body.status, 'REJECTED');
+    assert.match(response.body.failureReason, /insufficient credit/);
+    assert.equal(await stockOf('MS-002'), stockBefore);
+
+    const pending = await placeOrder({ customerId: 'cust-alice', lines: [{ sku: 'MS-002', quantity: 1 }] }, {}, '?wait=1');
+    assert.equal(pending.status, 202, 'a saga still waiting when the wait ends is answered 202');
+    await http('POST', `/orders/${pending.body.orderId}/cancel`, { reason: 'test cleanup' });
+    await waitForStatus(pending.body.orderId, 'CANCELLED');
+  });
+
+  it('starts one saga for a repeated Idempotency-Key, even when the requests race', async function () {
+    const order = { customerId: 'cust-dave', lines: [{ sku: 'CB-005', quantity: 3 }] };
+    const key = `e2e-${Date.now()}`;
+    const responses = await Promise.all([1, 2, 3, 4].map(() => placeOrder(order, { 'Idempotency-Key': key })));
+    const ids = new Set(responses.map((response) => response.body.orderId));
+    assert.equal(ids.size, 1, 'every request names the same order');
+    const [orderId] = ids;
+    assert.equal(responses.filter((response) => response.headers.get('idempotent-replayed') === 'true').length, 3);
+    const runs: string[] = [];
+    for await (const execution of client.workflow.list({ query: `WorkflowId = '${orderId}'` })) runs.push(execution.runId);
+    assert.equal(runs.length, 1, 'exactly one workflow run');
+
+    const different = await http('POST', '/orders', { ...order, lines: [{ sku: 'CB-005', quantity: 4 }] }, { 'Idempotency-Key': key });
+    assert.equal(different.status, 409, 'the same key with a different order is refused');
+
+    await providerCallback(orderId as string, 'CONFIRMED');
+    await waitForStatus(orderId as string, 'COMPLETED');
+    const replay = await http('POST', '/orders', order, { 'Idempotency-Key': key });
+    assert.equal(replay.status, 200);
+    assert.equal(replay.body.orderId, orderId);
+    assert.equal(replay.body.status, 'COMPLETED');
+  });
+
+  it('waits for a manager above the approval threshold, and only a manager can approve', async function () {
+    const { orderId } = (await placeOrder({ customerId: 'cust-dave', lines: [{ sku: 'LT-004', quantity: 1 }] })).body;
+    const waiting = await waitForStatus(orderId, 'AWAITING_APPROVAL');
+    assert.equal(waiting.approvalRequired, true);
+
+    const anonymous = await http('POST', `/orders/${orderId}/approve`, { manager: 'mallory' });
+    assert.equal(anonymous.status, 401);
+    const wrongToken = await http('POST', `/orders/${orderId}/approve`, { manager: 'mallory' }, { authorization: 'Bearer nope' });
+    assert.equal(wrongToken.status, 401);
+
+    const approved = await http('POST', `/orders/${orderId}/approve`, { manager: 'maria' }, { authorization: `Bearer ${MANAGER_TOKEN}` });
+    assert.equal(approved.status, 200);
+    await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+    const again = await http('POST', `/orders/${orderId}/reject`, { manager: 'maria' }, { authorization: `Bearer ${MANAGER_TOKEN}` });
+    assert.equal(again.status, 409);
+    assert.match(again.body.error.message, /not awaiting approval/);
+    await http('POST', `/orders/${orderId}/cancel`);
+    await waitForStatus(orderId, 'CANCELLED');
+  });
+
+  it('cancels through the API with compensation, and refuses to cancel a closed order', async function () {
+    const stockBefore = await stockOf('GPU-006');
+    const { orderId } = (await placeOrder({ customerId: 'cust-dave', lines: [{ sku: 'GPU-006', quantity: 1 }] })).body;
+    await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+    const cancel = await http('POST', `/orders/${orderId}/cancel`, { reason: 'found it cheaper' });
+    assert.equal(cancel.status, 202);
+    const cancelled = await waitForStatus(orderId, 'CANCELLED');
+    assert.equal(cancelled.failureReason, 'found it cheaper');
+    assert.deepEqual(cancelled.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
+    assert.equal(await stockOf('GPU-006'), stockBefore);
+
+    const again = await http('POST', `/orders/${orderId}/cancel`);
+    assert.equal(again.status, 409);
+    assert.match(again.body.error.message, /is CANCELLED/);
+    const late = await providerCallback(orderId, 'CONFIRMED');
+    assert.equal(late.status, 409, 'a callback for a closed order is refused');
+  });
+
+  describe('bad input', function () {
+    const cases: [string, unknown, string][] = [
+      ['a missing customerId', { lines: [{ sku: 'KB-001', quantity: 1 }] }, 'customerId'],
+      ['no lines', { customerId: 'cust-alice', lines: [] }, 'lines'],
+      ['a zero quantity', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 0 }] }, 'lines[0].quantity'],
+      ['a negative quantity', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: -5 }] }, 'lines[0].quantity'],
+      ['a fractional quantity', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1.5 }] }, 'lines[0].quantity'],
+      ['a huge quantity', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1e12 }] }, 'lines[0].quantity'],
+      ['a quantity as text', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: '2' }] }, 'lines[0].quantity'],
+      ['an unknown SKU', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }, { sku: 'NOPE-1', quantity: 1 }] }, 'lines[1].sku'],
+      ['a duplicated SKU', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }, { sku: 'KB-001', quantity: 2 }] }, 'lines[1].sku'],
+      ['an unknown customer', { customerId: 'cust-nobody', lines: [{ sku: 'KB-001', quantity: 1 }] }, 'customerId'],
+      ['an unexpected field', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }], total: 1 }, 'body'],
+      ['an array body', [{ customerId: 'cust-alice' }], 'body'],
+    ];
+    for (const [what, body, field] of cases) {
+      it(`answers 400 naming ${field} for ${what}, and starts nothing`, async function () {
+        const response = await http('POST', '/orders', body, { 'Idempotency-Key': `bad-${what.replaceAll(' ', '-')}` });
+        assert.equal(response.status, 400, JSON.stringify(response.body));
+        assert.equal(response.body.error.code, 'validation_failed');
+        assert.ok(
+          response.body.error.fields.some((f: Json) => f.field === field),
+          `expected a field error for ${field}: ${JSON.stringify(response.body.error.fields)}`,
+        );
+      });
+    }
+
+    it('answers 400 for malformed JSON, 415 for another content type, 413 for a huge body', async function () {
+      const malformed = await http('POST', '/orders', '{"customerId": ', {});
+      assert.equal(malformed.status, 400);
+      assert.equal(malformed.body.error.code, 'invalid_json');
+      const text = await http('POST', '/orders', undefined, { 'content-type': 'text/plain' });
+      assert.equal(text.status, 415);
+      const huge = await http('POST', '/orders', { customerId: 'cust-alice', lines: [], padding: 'x'.repeat(100_000) });
+      assert.equal(huge.status, 413);
+    });
+
+    it('answers 400 for a bad wait parameter or Idempotency-Key', async function () {
+      const order = { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }] };
+      assert.equal((await http('POST', '/orders?wait=forever', order)).body.error.fields[0].field, 'wait');
+      assert.equal((await http('POST', '/orders', order, { 'Idempotency-Key': 'x'.repeat(300) })).body.error.fields[0].field, 'Idempotency-Key');
+    });
+
+    it('answers 404 for unknown orders and routes, 401 for unsigned callbacks', async function () {
+      assert.equal((await http('GET', '/orders/ord_does_not_exist')).status, 404);
+      assert.equal((await http('POST', '/orders/ord_does_not_exist/cancel')).status, 404);
+      assert.equal((await http('GET', '/orders/bad%20id')).status, 400);
+      assert.equal((await http('GET', '/nowhere')).status, 404);
+      assert.equal((await providerCallback('ord_x', 'CONFIRMED', 'wrong-secret')).status, 401);
+      assert.equal((await http('POST', '/payments/callback', { orderId: 'ord_x', providerRef: 'p', outcome: 'CONFIRMED' })).status, 401);
+    });
+  });
+
+  it('reports health of Temporal and every service database', async function () {
+    const health = await http('GET', '/health');
+    assert.equal(health.status, 200);
+    assert.deepEqual(health.body, {
+      status: 'ok',
+      temporal: 'ok',
+      databases: { orders: 'ok', inventory: 'ok', payments: 'ok', shipping: 'ok' },
+    });
+  });
+
+  describe('with Temporal unreachable', function () {
+    let orphan: ApiServer;
+    before(async function () {
+      // A second API on the same databases, pointed at a port where no Temporal server listens.
+      orphan = await startApiServer({ config, databaseUrls: stack.databaseUrls, temporalAddress: `127.0.0.1:${await freePort()}` });
+    });
+    after(async function () {
+      await orphan?.close();
+    });
+
+    it('answers 503 with a JSON error within a bounded time, and /health says why', async function () {
+      const startedAt = Date.now();
+      const response = await fetch(`${orphan.url}/orders`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }] }),
+      });
+      assert.equal(response.status, 503);
+      assert.equal(((await response.json()) as Json).error.code, 'temporal_unavailable');
+      assert.ok(Date.now() - startedAt < 15_000, 'the API does not hang');
+      const health = await fetch(`${orphan.url}/health`);
+      assert.equal(health.status, 503);
+      assert.equal(((await health.json()) as Json).temporal, 'unreachable');
+    });
+  });
+});
