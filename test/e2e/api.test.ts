@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { auditDatabases } from '../../src/audit/auditor';
 import { loadConfig, type Config } from '../../src/config';
 import { providerRefFor } from '../../src/domain';
 import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
@@ -101,7 +102,10 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     assert.equal(await stockOf('KB-001'), stockBefore - 2, 'stock is reserved while the saga runs');
     assert.equal((await providerCallback(orderId, 'CONFIRMED')).status, 202);
 
-    const done = await waitForStatus(orderId, 'COMPLETED');
+    await waitForStatus(orderId, 'COMPLETED');
+    await client.workflow.getHandle(orderId).result();
+    const done = (await http('GET', `/orders/${orderId}`)).body;
+    assert.equal(done.status, 'COMPLETED');
     assert.equal(done.source, 'orders-db', 'a closed order is read from the orders database');
     assert.equal(done.totalCents, 2 * 8_900);
     assert.deepEqual(done.compensations, []);
@@ -268,6 +272,13 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
       temporal: 'ok',
       databases: { orders: 'ok', inventory: 'ok', payments: 'ok', shipping: 'ok' },
     });
+  });
+
+  it('leaves every order fully done or fully undone (consistency auditor)', async function () {
+    const report = await auditDatabases(stack.databaseUrls);
+    assert.equal(report.orders.inFlight, 0, 'every saga of this suite has ended');
+    assert.ok(report.orders.completed >= 2 && report.orders.rejected >= 2 && report.orders.cancelled >= 3, JSON.stringify(report.orders));
+    assert.equal(report.violations, 0, JSON.stringify(report.checks, null, 2));
   });
 
   describe('with Temporal unreachable', function () {

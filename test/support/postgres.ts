@@ -51,3 +51,17 @@ export async function createServiceDatabases(prefix: string): Promise<DatabaseUr
   await provisionDatabases(urls);
   return urls;
 }
+
+/** An empty database `<name>` on the test cluster (dropped first if it exists). */
+export async function createEmptyDatabase(name: string): Promise<string> {
+  if (!cluster) throw new Error('the test PostgreSQL cluster is not running (test/support/global-fixtures.ts)');
+  const admin = new Client({ connectionString: cluster.urls.orders.replace(/\/[^/]+$/, '/postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  return cluster.urls.orders.replace(/\/[^/]+$/, `/${name}`);
+}

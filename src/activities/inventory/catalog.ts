@@ -29,6 +29,9 @@ export const SEED_PRODUCTS: ProductView[] = [
 ];
 
 export async function seedCatalog(db: InventoryDb): Promise<number> {
-  const { count } = await db.product.createMany({ data: SEED_PRODUCTS, skipDuplicates: true });
+  const { count } = await db.product.createMany({
+    data: SEED_PRODUCTS.map((product) => ({ ...product, received: product.onHand })),
+    skipDuplicates: true,
+  });
   return count;
 }

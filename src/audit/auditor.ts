@@ -1,0 +1,156 @@
+// The consistency auditor: reads the four service databases directly and checks that every saga that has
+// ended left its order fully done or fully undone, and that the books of each service balance.
+// Orders still in flight are counted apart: their steps may legitimately be half done.
+import type { DatabaseUrls } from '../config';
+import { connectInventoryDb } from '../activities/inventory/db';
+import { connectOrdersDb } from '../activities/orders/db';
+import { connectPaymentsDb } from '../activities/payments/db';
+import { connectShippingDb } from '../activities/shipping/db';
+
+export interface CheckResult {
+  name: string;
+  /** How many things (orders, products, customers, rows) the check looked at. */
+  checked: number;
+  violations: number;
+  /** The first few violations, for a person to look at. */
+  examples: string[];
+}
+
+export interface AuditReport {
+  orders: { total: number; completed: number; rejected: number; cancelled: number; inFlight: number };
+  checks: CheckResult[];
+  violations: number;
+}
+
+const EXAMPLES = 5;
+
+class Check {
+  private readonly result: CheckResult;
+  constructor(name: string) {
+    this.result = { name, checked: 0, violations: 0, examples: [] };
+  }
+  expect(ok: boolean, describe: () => string): void {
+    this.result.checked++;
+    if (ok) return;
+    this.result.violations++;
+    if (this.result.examples.length < EXAMPLES) this.result.examples.push(describe());
+  }
+  done(): CheckResult {
+    return this.result;
+  }
+}
+
+const sumBy = <T>(items: T[], value: (item: T) => number) => items.reduce((sum, item) => sum + value(item), 0);
+
+export async function auditDatabases(urls: DatabaseUrls): Promise<AuditReport> {
+  const dbs = {
+    orders: connectOrdersDb(urls.orders),
+    inventory: connectInventoryDb(urls.inventory),
+    payments: connectPaymentsDb(urls.payments),
+    shipping: connectShippingDb(urls.shipping),
+  };
+  try {
+    const [orders, reservations, products, payments, customers, shipments] = await Promise.all([
+      dbs.orders.order.findMany({ select: { id: true, status: true, totalCents: true, customerId: true } }),
+      dbs.inventory.reservation.findMany({ include: { lines: true } }),
+      dbs.inventory.product.findMany(),
+      dbs.payments.payment.findMany(),
+      dbs.payments.customer.findMany(),
+      dbs.shipping.shipment.findMany(),
+    ]);
+    const reservationOf = new Map(reservations.map((r) => [r.orderId, r]));
+    const paymentOf = new Map(payments.map((p) => [p.orderId, p]));
+    const shipmentOf = new Map(shipments.map((s) => [s.orderId, s]));
+    const orderOf = new Map(orders.map((o) => [o.id, o]));
+
+    const done = new Check('completed orders: stock consumed, payment captured for the total, shipment dispatched');
+    const undone = new Check('rejected/cancelled orders: no live reservation, payment or shipment');
+    for (const order of orders) {
+      const reservation = reservationOf.get(order.id);
+      const payment = paymentOf.get(order.id);
+      const shipment = shipmentOf.get(order.id);
+      if (order.status === 'COMPLETED') {
+        done.expect(
+          reservation?.status === 'CONSUMED' &&
+            payment?.status === 'CAPTURED' &&
+            payment.amountCents === order.totalCents &&
+            shipment?.status === 'DISPATCHED',
+          () => `${order.id}: reservation ${reservation?.status ?? 'none'}, payment ${payment?.status ?? 'none'} ${payment?.amountCents ?? ''}/${order.totalCents}, shipment ${shipment?.status ?? 'none'}`,
+        );
+      } else if (order.status === 'REJECTED' || order.status === 'CANCELLED') {
+        undone.expect(
+          (!reservation || reservation.status === 'RELEASED') &&
+            (!payment || payment.status === 'VOIDED' || payment.status === 'REFUNDED') &&
+            (!shipment || shipment.status === 'CANCELLED'),
+          () => `${order.id} (${order.status}): reservation ${reservation?.status ?? 'none'}, payment ${payment?.status ?? 'none'}, shipment ${shipment?.status ?? 'none'}`,
+        );
+      }
+    }
+
+    const orphans = new Check('no live reservation, payment or shipment without its order');
+    for (const r of reservations) if (r.status !== 'RELEASED') orphans.expect(orderOf.has(r.orderId), () => `reservation ${r.orderId} (${r.status}) has no order`);
+    for (const p of payments) if (p.status === 'AUTHORIZED' || p.status === 'CAPTURED') orphans.expect(orderOf.has(p.orderId), () => `payment ${p.orderId} (${p.status}) has no order`);
+    for (const s of shipments) if (s.status !== 'CANCELLED') orphans.expect(orderOf.has(s.orderId), () => `shipment ${s.orderId} (${s.status}) has no order`);
+
+    const stock = new Check('stock: on hand + reserved + shipped = received, per SKU');
+    const shippedUnits = new Check('units consumed by reservations = units in dispatched shipments, per SKU');
+    const heldBy = (sku: string, status: string) =>
+      sumBy(reservations.filter((r) => r.status === status), (r) => sumBy(r.lines.filter((l) => l.sku === sku), (l) => l.quantity));
+    const dispatchedLines = shipments
+      .filter((s) => s.status === 'DISPATCHED')
+      .flatMap((s) => (Array.isArray(s.lines) ? (s.lines as { sku: string; quantity: number }[]) : []));
+    for (const product of products) {
+      const reserved = heldBy(product.sku, 'RESERVED');
+      const consumed = heldBy(product.sku, 'CONSUMED');
+      stock.expect(
+        product.onHand + reserved + consumed === product.received,
+        () => `${product.sku}: on hand ${product.onHand} + reserved ${reserved} + shipped ${consumed} ≠ received ${product.received}`,
+      );
+      const dispatched = sumBy(dispatchedLines.filter((l) => l.sku === product.sku), (l) => l.quantity);
+      shippedUnits.expect(consumed === dispatched, () => `${product.sku}: ${consumed} units consumed, ${dispatched} dispatched`);
+    }
+
+    const credit = new Check('credit used = authorized + captured payments, per customer');
+    const earned = new Check('captured payments = totals of completed orders, per customer');
+    for (const customer of customers) {
+      const own = payments.filter((p) => p.customerId === customer.id);
+      const held = sumBy(own.filter((p) => p.status === 'AUTHORIZED' || p.status === 'CAPTURED'), (p) => p.amountCents);
+      credit.expect(customer.creditUsedCents === held, () => `${customer.id}: credit used ${customer.creditUsedCents}, payments hold ${held}`);
+      const captured = sumBy(own.filter((p) => p.status === 'CAPTURED'), (p) => p.amountCents);
+      const completed = sumBy(orders.filter((o) => o.customerId === customer.id && o.status === 'COMPLETED'), (o) => o.totalCents);
+      earned.expect(captured === completed, () => `${customer.id}: captured ${captured}, completed orders total ${completed}`);
+    }
+
+    const checks = [done, undone, orphans, stock, shippedUnits, credit, earned].map((check) => check.done());
+    const count = (status: string) => orders.filter((o) => o.status === status).length;
+    return {
+      orders: {
+        total: orders.length,
+        completed: count('COMPLETED'),
+        rejected: count('REJECTED'),
+        cancelled: count('CANCELLED'),
+        inFlight: count('PENDING'),
+      },
+      checks,
+      violations: sumBy(checks, (check) => check.violations),
+    };
+  } finally {
+    await Promise.all(Object.values(dbs).map((db) => db.$disconnect()));
+  }
+}
+
+/** The report as the table `npm run audit` prints. */
+export function formatReport(report: AuditReport): string {
+  const width = Math.max(...report.checks.map((check) => check.name.length));
+  const lines = [
+    `orders: ${report.orders.total} (completed ${report.orders.completed}, rejected ${report.orders.rejected}, cancelled ${report.orders.cancelled}, in flight ${report.orders.inFlight})`,
+    '',
+    `${'check'.padEnd(width)}  checked  violations`,
+  ];
+  for (const check of report.checks) {
+    lines.push(`${check.name.padEnd(width)}  ${String(check.checked).padStart(7)}  ${String(check.violations).padStart(10)}`);
+    for (const example of check.examples) lines.push(`    ✗ ${example}`);
+  }
+  lines.push('', report.violations === 0 ? 'OK: no invariant is violated' : `FAILED: ${report.violations} violation(s)`);
+  return lines.join('\n');
+}
