@@ -53,6 +53,8 @@ export interface Config {
   };
   /** Bearer token a manager presents to approve or reject an order. */
   managerToken: string;
+  /** Fault injection for reliability tests (src/worker/fault-injection.ts); unset in normal operation. */
+  faultInjection?: string;
 }
 
 export class ConfigError extends Error {}
@@ -116,5 +118,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sandboxConfirmDelayMs: integer(env, 'SANDBOX_CONFIRM_DELAY_MS', 1000),
     },
     managerToken: env.MANAGER_TOKEN ?? 'dev-manager-token',
+    faultInjection: env.FAULT_INJECTION || undefined,
   };
 }

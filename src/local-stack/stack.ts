@@ -8,6 +8,7 @@ import { WORKER_ROLES, type Config, type DatabaseUrls } from '../config';
 import { providerFromConfig } from '../activities/payments/provider';
 import { startApiServer } from '../api/server';
 import { ensureSearchAttributes } from '../worker/search-attributes';
+import { faultsFromConfig } from '../worker/fault-injection';
 import { createWorkers, type WorkerSet } from '../worker/workers';
 import { startEmbeddedPostgres } from './postgres';
 import { provisionDatabases } from './provision';
@@ -89,6 +90,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         roles: WORKER_ROLES,
         databaseUrls,
         paymentProvider: providerFromConfig(config.payments),
+        faults: faultsFromConfig(config),
         workflowBundle: options.workflowBundle,
       });
       const running = workers.run();

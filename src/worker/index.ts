@@ -5,6 +5,7 @@ import { Connection } from '@temporalio/client';
 import { loadConfig, WORKER_ROLES, type WorkerRole } from '../config';
 import { providerFromConfig } from '../activities/payments/provider';
 import { ensureSearchAttributes } from './search-attributes';
+import { faultsFromConfig } from './fault-injection';
 import { createWorkers } from './workers';
 
 export function parseRoles(argv: string[], env: NodeJS.ProcessEnv): WorkerRole[] {
@@ -47,6 +48,7 @@ async function main() {
     roles,
     databaseUrls: config.databaseUrls,
     paymentProvider: providerFromConfig(config.payments),
+    faults: faultsFromConfig(config),
   });
   console.log(`worker: polling ${roles.join(', ')} on ${config.temporal.address}`);
   await workers.run();

@@ -11,6 +11,7 @@ import { connectPaymentsDb } from '../activities/payments/db';
 import type { PaymentProvider } from '../activities/payments/provider';
 import { createShippingActivities } from '../activities/shipping/activities';
 import { connectShippingDb } from '../activities/shipping/db';
+import { faultInjector, type FaultPlan, type FaultStats } from './fault-injection';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
@@ -20,6 +21,8 @@ export interface WorkerSetOptions {
   paymentProvider: PaymentProvider;
   /** A prebuilt workflow bundle (tests build one and reuse it); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
+  /** Faults to inject into the service activities (reliability tests only). */
+  faults?: { plan: FaultPlan; stats?: FaultStats };
 }
 
 export interface WorkerSet {
@@ -32,8 +35,9 @@ export interface WorkerSet {
 export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSet> {
   const { connection, namespace, databaseUrls } = options;
   const disconnects: (() => Promise<void>)[] = [];
+  const interceptors = options.faults ? { activity: [faultInjector(options.faults.plan, options.faults.stats)] } : undefined;
   const serviceWorker = (role: WorkerRole, activities: object) =>
-    Worker.create({ connection, namespace, taskQueue: TASK_QUEUES[role], activities });
+    Worker.create({ connection, namespace, taskQueue: TASK_QUEUES[role], activities, interceptors });
 
   const workers: Worker[] = [];
   for (const role of options.roles) {
