@@ -39,7 +39,9 @@ const jsonBody = (options: { optional?: boolean } = {}): RequestHandler[] => [
   (req, _res, next) => {
     const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
     if (!hasBody && options.optional) return next();
-    if (!req.is('application/json')) return next(new HttpError(415, 'unsupported_media_type', 'send the body as application/json'));
+    if (!req.is('application/json')) {
+      return next(new HttpError(415, 'unsupported_media_type', 'send the body as application/json', [{ field: 'content-type', message: 'must be application/json' }]));
+    }
     next();
   },
   express.json({ limit: JSON_LIMIT, strict: false }),
@@ -167,7 +169,7 @@ export function createApp(deps: ApiDependencies): express.Express {
     try {
       body = JSON.parse(raw.toString('utf8'));
     } catch {
-      throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON');
+      throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
     }
     const callback = parse(paymentCallbackSchema, body);
     if ((await workflows.executionState(callback.orderId)) !== 'RUNNING') {

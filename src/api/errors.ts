@@ -59,7 +59,10 @@ export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
   return (error, _req, res, _next) => {
     let http: HttpError;
     if (error instanceof HttpError) http = error;
-    else if (typeof error?.type === 'string' && BODY_ERRORS[error.type]) http = new HttpError(...BODY_ERRORS[error.type]);
+    else if (typeof error?.type === 'string' && BODY_ERRORS[error.type]) {
+      const [status, code, message] = BODY_ERRORS[error.type];
+      http = new HttpError(status, code, message, [{ field: 'body', message }]);
+    }
     else if (isTemporalUnavailable(error)) http = temporalUnavailable();
     else {
       log(`unexpected error: ${error?.stack ?? error}`);

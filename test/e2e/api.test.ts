@@ -1,85 +1,33 @@
 // End to end: the real HTTP API, a real worker, a real Temporal dev server and real PostgreSQL. The test
 // plays the payment provider, sending signed confirmations to the callback endpoint.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { auditDatabases } from '../../src/audit/auditor';
-import { loadConfig, type Config } from '../../src/config';
-import { providerRefFor } from '../../src/domain';
-import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
+import type { Config } from '../../src/config';
 import { startApiServer, type ApiServer } from '../../src/api/server';
-import { startStack, type RunningStack } from '../../src/local-stack/stack';
+import type { RunningStack } from '../../src/local-stack/stack';
 import { OrderStatusAttribute } from '../../src/workflows/definitions';
-import { createServiceDatabases, freePort } from '../support/postgres';
-import { workflowBundle } from '../support/temporal';
-
-const WEBHOOK_SECRET = 'e2e-webhook-secret';
-const MANAGER_TOKEN = 'e2e-manager-token';
-
-type Json = Record<string, any>;
+import { freePort } from '../support/postgres';
+import { MANAGER_TOKEN, TestStack, type Json } from '../support/stack';
 
 describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)', function () {
+  let system: TestStack;
   let stack: RunningStack;
   let client: Client;
-  let dataDir: string;
   let config: Config;
 
   before(async function () {
-    dataDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-e2e-'));
-    const databaseUrls = await createServiceDatabases('e2e');
-    config = loadConfig({
-      PORT: '0',
-      PAYMENT_PROVIDER: 'external',
-      PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      MANAGER_TOKEN,
-      DISPATCH_DELAY: '1s',
-      ...Object.fromEntries(Object.entries(databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
-    });
-    stack = await startStack({
-      config,
-      dataDir,
-      temporalPort: await freePort(),
-      temporalUiPort: 0,
-      workflowBundle: await workflowBundle(),
-      log: () => {},
-    });
-    client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+    system = await TestStack.start('e2e');
+    ({ stack, client, config } = system);
   });
 
   after(async function () {
-    await client?.connection.close();
-    await stack?.stop();
-    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await system?.stop();
   });
 
-  async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
-    const response = await fetch(`${stack.apiUrl}${url}`, {
-      method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, headers: response.headers, body: (text ? JSON.parse(text) : undefined) as Json };
-  }
-
-  /** What the payment provider sends: a JSON body signed with the shared secret. */
-  async function providerCallback(orderId: string, outcome: 'CONFIRMED' | 'DECLINED', secret = WEBHOOK_SECRET) {
-    const body = JSON.stringify({ orderId, providerRef: providerRefFor(orderId), outcome });
-    return http('POST', '/payments/callback', body, { [SIGNATURE_HEADER]: signCallback(secret, body) });
-  }
-
-  async function waitForStatus(orderId: string, status: string, timeoutMs = 30_000): Promise<Json> {
-    const deadline = Date.now() + timeoutMs;
-    let last: Json | undefined;
-    while (Date.now() < deadline) {
-      last = (await http('GET', `/orders/${orderId}`)).body;
-      if (last.status === status) return last;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error(`order ${orderId} did not reach ${status}; last seen ${JSON.stringify(last)}`);
-  }
+  const http = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) => system.http(method, url, body, headers);
+  const providerCallback = (orderId: string, outcome: 'CONFIRMED' | 'DECLINED', secret?: string) => system.providerCallback(orderId, outcome, secret);
+  const waitForStatus = (orderId: string, status: string) => system.waitForStatus(orderId, status);
 
   const stockOf = async (sku: string) => (await http('GET', `/catalog/${sku}`)).body.onHand as number;
   const creditUsedBy = async (customerId: string) => (await http('GET', `/customers/${customerId}`)).body.creditUsedCents as number;
@@ -158,8 +106,12 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     assert.equal(ids.size, 1, 'every request names the same order');
     const [orderId] = ids;
     assert.equal(responses.filter((response) => response.headers.get('idempotent-replayed') === 'true').length, 3);
-    const runs: string[] = [];
-    for await (const execution of client.workflow.list({ query: `WorkflowId = '${orderId}'` })) runs.push(execution.runId);
+    let runs: string[] = [];
+    for (let i = 0; i < 50 && runs.length === 0; i++) {
+      runs = [];
+      for await (const execution of client.workflow.list({ query: `WorkflowId = '${orderId}'` })) runs.push(execution.runId);
+      if (runs.length === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     assert.equal(runs.length, 1, 'exactly one workflow run');
 
     const different = await http('POST', '/orders', { ...order, lines: [{ sku: 'CB-005', quantity: 4 }] }, { 'Idempotency-Key': key });
