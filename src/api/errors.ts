@@ -42,6 +42,20 @@ export function isTemporalUnavailable(error: unknown): boolean {
   return error instanceof ServiceError;
 }
 
+// Prisma error codes and driver-adapter error kinds that mean "the database did not answer", as opposed to
+// a query it refused. PostgreSQL SQLSTATE classes 08 (connection exception) and 57P (operator intervention,
+// e.g. a server shutting down) mean the same.
+const UNREACHABLE_DB_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
+const UNREACHABLE_DB_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; meta?: { driverAdapterError?: { cause?: { kind?: string; originalCode?: string } } } };
+  if (e?.name === 'PrismaClientInitializationError' || UNREACHABLE_DB_CODES.has(e?.code ?? '')) return true;
+  const cause = e?.meta?.driverAdapterError?.cause;
+  if (UNREACHABLE_DB_KINDS.has(cause?.kind ?? '')) return true;
+  return /^(08|57P)/.test(cause?.originalCode ?? '');
+}
+
 export const temporalUnavailable = () =>
   new HttpError(503, 'temporal_unavailable', 'the workflow service is unreachable; nothing was changed, retry later');
 
@@ -64,6 +78,7 @@ export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
       http = new HttpError(status, code, message, [{ field: 'body', message }]);
     }
     else if (isTemporalUnavailable(error)) http = temporalUnavailable();
+    else if (isDatabaseUnavailable(error)) http = new HttpError(503, 'database_unavailable', 'a service database is unreachable; nothing was changed, retry later');
     else {
       log(`unexpected error: ${error?.stack ?? error}`);
       http = new HttpError(500, 'internal_error', 'internal error');

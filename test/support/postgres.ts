@@ -28,6 +28,18 @@ export async function startTestCluster(): Promise<void> {
   cluster = await startEmbeddedPostgres({ dataDir, port: await freePort(), databasePrefix: 'unused_' });
 }
 
+/** Takes the whole cluster down while `during` runs (a database outage), then brings it back. */
+export async function withClusterDown<T>(during: () => Promise<T>): Promise<T> {
+  if (!cluster || !dataDir) throw new Error('the test PostgreSQL cluster is not running');
+  const port = cluster.port;
+  await cluster.stop();
+  try {
+    return await during();
+  } finally {
+    cluster = await startEmbeddedPostgres({ dataDir, port, databasePrefix: 'unused_' });
+  }
+}
+
 export async function stopTestCluster(): Promise<void> {
   await cluster?.stop();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
