@@ -1,0 +1,77 @@
+// Child processes the chaos run can kill and restart: the worker and the API, each a real `tsx` process
+// running the same entry points as `npm run worker` and `npm run api`.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import path from 'node:path';
+import { PROJECT_ROOT } from '../../src/local-stack/tools';
+
+export class ManagedProcess {
+  private child?: ChildProcess;
+  restarts = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly entry: string,
+    private readonly env: NodeJS.ProcessEnv,
+    /** A line the process prints once it is ready. */
+    private readonly readyLine: RegExp,
+    private readonly log: WriteStream,
+  ) {}
+
+  static logFile(file: string): WriteStream {
+    return createWriteStream(file, { flags: 'a' });
+  }
+
+  async start(timeoutMs = 120_000): Promise<void> {
+    const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(PROJECT_ROOT, this.entry)], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    const killOnExit = () => child.kill('SIGKILL');
+    process.once('exit', killOnExit);
+    child.once('exit', () => process.removeListener('exit', killOnExit));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name} did not become ready in ${timeoutMs} ms`)), timeoutMs);
+      const onData = (chunk: Buffer) => {
+        this.log.write(`[${this.name}] ${chunk}`);
+        if (this.readyLine.test(chunk.toString())) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.on('data', (chunk: Buffer) => this.log.write(`[${this.name}!] ${chunk}`));
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${this.name} exited (${code ?? signal}) before it was ready`));
+      });
+    });
+  }
+
+  /** Kills the process without warning (SIGKILL): no graceful shutdown, in-flight work is lost. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  async restart(): Promise<void> {
+    await this.kill();
+    this.restarts++;
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

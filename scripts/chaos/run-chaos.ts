@@ -1,0 +1,353 @@
+// The chaos run: real PostgreSQL, a real Temporal dev server, a worker process and an API process, driven
+// by concurrent clients placing a mix of orders while activities fail at random, the worker is killed and
+// restarted, PostgreSQL is restarted and the API is restarted. Then it waits for every saga to end and
+// audits the four databases. Used by `npm run chaos` (1000 orders) and by the smaller test in `npm test`.
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { connectInventoryDb } from '../../src/activities/inventory/db';
+import { connectPaymentsDb } from '../../src/activities/payments/db';
+import { auditDatabases, type AuditReport } from '../../src/audit/auditor';
+import { SERVICES, type DatabaseUrls } from '../../src/config';
+import { startEmbeddedPostgres, type RunningPostgres } from '../../src/local-stack/postgres';
+import { provisionDatabases } from '../../src/local-stack/provision';
+import { startTemporalDevServer } from '../../src/local-stack/temporal-dev-server';
+import { ManagedProcess } from './processes';
+
+export interface ChaosOptions {
+  orders: number;
+  clients: number;
+  /** Probability that any activity attempt fails transiently. */
+  faultRate: number;
+  workerKills: number;
+  restartPostgres: boolean;
+  restartApi: boolean;
+  /** How long to wait, after the last order is placed, for every saga to end. */
+  settleTimeoutMs: number;
+  progress?: (line: string, final?: boolean) => void;
+  keepData?: boolean;
+}
+
+export interface ChaosSummary {
+  submitted: number;
+  accepted: number;
+  refusedAtSubmission: number;
+  terminal: { COMPLETED: number; REJECTED: number; CANCELLED: number };
+  /** How each kind of order ended, e.g. { approval: { COMPLETED: 10, REJECTED: 3 } }. */
+  byKind: Record<string, Record<string, number>>;
+  stillRunning: number;
+  lost: number;
+  retriesObserved: number;
+  restarts: { worker: number; postgres: number; api: number };
+  violations: number;
+  duplicateEffects: number;
+  audit: AuditReport;
+  seconds: number;
+  logDir: string;
+}
+
+const MANAGER_TOKEN = 'chaos-manager-token';
+const WEBHOOK_SECRET = 'chaos-webhook-secret';
+const BALANCE_CHECKS = /^(stock|units consumed|credit used|captured payments)/;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+type Kind = 'happy' | 'declined' | 'out-of-stock' | 'approval' | 'cancellation';
+const KINDS: Kind[] = ['happy', 'happy', 'happy', 'declined', 'out-of-stock', 'approval', 'cancellation'];
+
+function orderFor(kind: Kind, i: number) {
+  switch (kind) {
+    case 'happy':
+      return { customerId: i % 2 ? 'cust-alice' : 'cust-dave', lines: [{ sku: ['KB-001', 'MS-002', 'CB-005'][i % 3], quantity: 1 }] };
+    case 'declined':
+      return { customerId: 'cust-carol', lines: [{ sku: 'CB-005', quantity: 1 }] };
+    case 'out-of-stock':
+      return { customerId: 'cust-dave', lines: [{ sku: 'GPU-006', quantity: 3 }] };
+    case 'approval':
+      return { customerId: 'cust-dave', lines: [{ sku: 'LT-004', quantity: 1 }] };
+    case 'cancellation':
+      return { customerId: 'cust-alice', lines: [{ sku: 'MN-003', quantity: 1 }] };
+  }
+}
+
+export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
+  const startedAt = Date.now();
+  const progress = options.progress ?? (() => {});
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-chaos-'));
+  // PostgreSQL runs as its own user (when we are root) and must be able to reach its data folder inside.
+  chmodSync(dataDir, 0o755);
+  const log = ManagedProcess.logFile(path.join(dataDir, 'processes.log'));
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const restarts = { worker: 0, postgres: 0, api: 0 };
+
+  try {
+    // --- the system -------------------------------------------------------------------------------
+    const pgPort = await freePort();
+    let postgres: RunningPostgres = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: pgPort });
+    cleanups.push(() => postgres.stop());
+    const urls: DatabaseUrls = postgres.urls;
+    await provisionDatabases(urls);
+    // Plenty of stock and credit, so that most orders can complete: the point is the failures.
+    const inventory = connectInventoryDb(urls.inventory);
+    const payments = connectPaymentsDb(urls.payments);
+    await inventory.$executeRaw`UPDATE products SET on_hand = on_hand + 100000, received = received + 100000 WHERE sku <> 'GPU-006'`;
+    await payments.$executeRaw`UPDATE customers SET credit_limit_cents = 1000000000 WHERE id IN ('cust-alice', 'cust-dave')`;
+    await Promise.all([inventory.$disconnect(), payments.$disconnect()]);
+
+    const temporal = await startTemporalDevServer({ port: await freePort(), dbFile: path.join(dataDir, 'temporal.sqlite') });
+    cleanups.push(() => temporal.stop());
+
+    const apiPort = await freePort();
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const env: NodeJS.ProcessEnv = {
+      TEMPORAL_ADDRESS: temporal.address,
+      ...Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_DATABASE_URL`, urls[s]])),
+      PORT: String(apiPort),
+      HOST: '127.0.0.1',
+      PAYMENT_PROVIDER: 'sandbox',
+      PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      PAYMENT_CALLBACK_URL: `${apiUrl}/payments/callback`,
+      SANDBOX_CONFIRM_DELAY_MS: '200',
+      PAYMENT_CONFIRMATION_TIMEOUT: '30s',
+      APPROVAL_TIMEOUT: '2m',
+      DISPATCH_DELAY: '2s',
+      MANAGER_TOKEN,
+      LOG_LEVEL: 'ERROR',
+    };
+    const worker = new ManagedProcess('worker', 'src/worker/index.ts', { ...env, FAULT_INJECTION: `*:transient=${options.faultRate}` }, /worker: polling/, log);
+    const api = new ManagedProcess('api', 'src/api/index.ts', env, /api: listening/, log);
+    await worker.start();
+    cleanups.push(() => worker.stop());
+    await api.start();
+    cleanups.push(() => api.stop());
+    const client = new Client({ connection: await Connection.connect({ address: temporal.address }) });
+    cleanups.push(() => client.connection.close());
+
+    // --- the clients --------------------------------------------------------------------------------
+    const accepted = new Map<string, Kind>();
+    let submitted = 0;
+    let refusedAtSubmission = 0;
+    let chaosBusy = false;
+
+    async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
+      const response = await fetch(`${apiUrl}${url}`, {
+        method,
+        headers: { 'content-type': 'application/json', ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(20_000),
+      });
+      return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, any> };
+    }
+
+    /** Places one order, retrying through outages with the same Idempotency-Key until the API answers. */
+    async function place(i: number): Promise<void> {
+      const kind = KINDS[i % KINDS.length];
+      const key = `chaos-${i}`;
+      submitted++;
+      for (let attempt = 0; attempt < 120; attempt++) {
+        try {
+          const response = await call('POST', '/orders', orderFor(kind, i), { 'Idempotency-Key': key });
+          if (response.status === 202 || response.status === 200) {
+            accepted.set(response.body.orderId, kind);
+            void followUp(response.body.orderId, kind);
+            return;
+          }
+          if (response.status < 500) {
+            refusedAtSubmission++;
+            return;
+          }
+        } catch {
+          // The API is down or restarting: the same key makes the retry safe.
+        }
+        await sleep(500);
+      }
+      refusedAtSubmission++;
+    }
+
+    /** What a person does after placing: a manager approves (or rejects), a customer cancels. */
+    async function followUp(orderId: string, kind: Kind): Promise<void> {
+      // The out-of-stock order is above the approval threshold too: approved, it then fails at reservation.
+      if (kind !== 'approval' && kind !== 'cancellation' && kind !== 'out-of-stock') return;
+      for (let attempt = 0; attempt < 200; attempt++) {
+        await sleep(kind === 'cancellation' ? 300 + Math.random() * 2_000 : 500);
+        try {
+          if (kind === 'cancellation') {
+            const response = await call('POST', `/orders/${orderId}/cancel`, { reason: 'chaos: customer cancelled' });
+            if (response.status < 500) return;
+          } else {
+            const state = await call('GET', `/orders/${orderId}`);
+            if (state.body.status === 'AWAITING_APPROVAL') {
+              const action = kind === 'approval' && orderId.charCodeAt(orderId.length - 1) % 4 === 0 ? 'reject' : 'approve';
+              const response = await call('POST', `/orders/${orderId}/${action}`, { manager: 'chaos' }, { authorization: `Bearer ${MANAGER_TOKEN}` });
+              if (response.status < 500) return;
+            } else if (state.status === 200 && !['PENDING', 'AWAITING_APPROVAL'].includes(state.body.status)) return;
+          }
+        } catch {
+          // Outage: try again.
+        }
+      }
+    }
+
+    // --- the chaos ----------------------------------------------------------------------------------
+    const events: { at: number; name: string; run: () => Promise<void> }[] = [];
+    for (let k = 1; k <= options.workerKills; k++) {
+      events.push({ at: k / (options.workerKills + 1), name: 'kill worker', run: async () => { await worker.restart(); restarts.worker++; } });
+    }
+    if (options.restartPostgres) {
+      events.push({
+        at: 0.45,
+        name: 'restart PostgreSQL',
+        run: async () => {
+          await postgres.stop();
+          await sleep(1_000);
+          postgres = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: pgPort });
+          restarts.postgres++;
+        },
+      });
+    }
+    if (options.restartApi) events.push({ at: 0.6, name: 'restart API', run: async () => { await api.restart(); restarts.api++; } });
+    events.sort((a, b) => a.at - b.at);
+
+    let next = 0;
+    const report = () =>
+      progress(
+        `${bar(submitted / options.orders)} placed ${submitted}/${options.orders}, accepted ${accepted.size}, restarts: worker ${restarts.worker}, postgres ${restarts.postgres}, api ${restarts.api}`,
+      );
+    const ticker = setInterval(report, 1_000);
+    try {
+      const queue = Array.from({ length: options.orders }, (_, i) => i);
+      await Promise.all(
+        Array.from({ length: options.clients }, async () => {
+          for (let i = queue.shift(); i !== undefined; i = queue.shift()) {
+            while (!chaosBusy && next < events.length && submitted / options.orders >= events[next].at) {
+              chaosBusy = true;
+              const event = events[next++];
+              void event
+                .run()
+                .catch((error) => progress(`chaos event "${event.name}" failed: ${String(error)}`))
+                .finally(() => (chaosBusy = false));
+            }
+            await place(i);
+          }
+        }),
+      );
+      while (chaosBusy || next < events.length) {
+        if (!chaosBusy && next < events.length) {
+          chaosBusy = true;
+          await events[next++].run().finally(() => (chaosBusy = false));
+        }
+        await sleep(200);
+      }
+
+      // --- the end: every saga terminal, every accepted order found, the books balanced ---------------
+      const deadline = Date.now() + options.settleTimeoutMs;
+      let running = Infinity;
+      while (Date.now() < deadline) {
+        running = (await client.workflow.count(`ExecutionStatus = 'Running'`)).count;
+        const sample: string[] = [];
+        if (running > 0 && running <= 3) {
+          for await (const execution of client.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
+            const state = await call('GET', `/orders/${execution.workflowId}`).catch(() => undefined);
+            sample.push(`${accepted.get(execution.workflowId)}:${state?.body.status}`);
+          }
+        }
+        progress(`${bar(1)} waiting for ${running} saga(s) still running ${sample.join(' ')}`);
+        if (running === 0) break;
+        await sleep(2_000);
+      }
+    } finally {
+      clearInterval(ticker);
+    }
+
+    const terminal = { COMPLETED: 0, REJECTED: 0, CANCELLED: 0 };
+    let stillRunning = 0;
+    let lost = 0;
+    let retriesObserved = 0;
+    const byKind: Record<string, Record<string, number>> = {};
+    const ids = [...accepted.keys()];
+    for (let i = 0; i < ids.length; i += 20) {
+      await Promise.all(
+        ids.slice(i, i + 20).map(async (orderId) => {
+          const state = await call('GET', `/orders/${orderId}`);
+          const outcome = state.status === 404 ? 'LOST' : String(state.body.status);
+          const kind = (byKind[accepted.get(orderId)!] ??= {});
+          kind[outcome] = (kind[outcome] ?? 0) + 1;
+          if (state.status === 404) lost++;
+          else if (state.body.status in terminal) terminal[state.body.status as keyof typeof terminal]++;
+          else stillRunning++;
+          const history = await client.workflow.getHandle(orderId).fetchHistory();
+          for (const event of history.events ?? []) {
+            const attempt = event.activityTaskStartedEventAttributes?.attempt ?? 1;
+            if (attempt > 1) retriesObserved++;
+          }
+        }),
+      );
+      progress(`checked ${Math.min(i + 20, ids.length)}/${ids.length} orders`);
+    }
+    const audit = await auditDatabases(urls);
+    const duplicateEffects = audit.checks.filter((check) => BALANCE_CHECKS.test(check.name)).reduce((n, check) => n + check.violations, 0);
+    const summary: ChaosSummary = {
+      submitted,
+      accepted: accepted.size,
+      refusedAtSubmission,
+      terminal,
+      byKind,
+      stillRunning,
+      lost,
+      retriesObserved,
+      restarts,
+      violations: audit.violations,
+      duplicateEffects,
+      audit,
+      seconds: Math.round((Date.now() - startedAt) / 1000),
+      logDir: dataDir,
+    };
+    progress('', true);
+    return summary;
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+    log.end();
+    if (!options.keepData) rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function bar(fraction: number): string {
+  const width = 30;
+  const filled = Math.round(Math.min(1, fraction) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${Math.round(Math.min(1, fraction) * 100)}%`;
+}
+
+export function formatSummary(s: ChaosSummary): string {
+  const total = s.terminal.COMPLETED + s.terminal.REJECTED + s.terminal.CANCELLED;
+  return [
+    `orders submitted           ${s.submitted}`,
+    `orders accepted            ${s.accepted}   (refused at submission: ${s.refusedAtSubmission})`,
+    `terminal                   ${total} = COMPLETED ${s.terminal.COMPLETED}, REJECTED ${s.terminal.REJECTED}, CANCELLED ${s.terminal.CANCELLED}   (${s.accepted ? ((100 * total) / s.accepted).toFixed(1) : '0'} %)`,
+    ...Object.entries(s.byKind).map(([kind, outcomes]) => `  ${kind.padEnd(24)} ${Object.entries(outcomes).map(([status, n]) => `${status} ${n}`).join(', ')}`),
+    `still running              ${s.stillRunning}`,
+    `orders lost                ${s.lost}`,
+    `activity retries observed  ${s.retriesObserved}`,
+    `restarts                   worker ${s.restarts.worker}, PostgreSQL ${s.restarts.postgres}, API ${s.restarts.api}`,
+    `invariant violations       ${s.violations}`,
+    `duplicate effects          ${s.duplicateEffects}`,
+    `duration                   ${s.seconds} s`,
+  ].join('\n');
+}
+
+export function metTarget(s: ChaosSummary): boolean {
+  return s.accepted > 0 && s.stillRunning === 0 && s.lost === 0 && s.violations === 0 && s.duplicateEffects === 0 &&
+    s.terminal.COMPLETED + s.terminal.REJECTED + s.terminal.CANCELLED === s.accepted;
+}
