@@ -1,6 +1,6 @@
 // `npm run worker`: hosts the saga's workflows and every service's activities. To scale one service on its
 // own, run just its worker: `npm run worker -- --only=inventory` or WORKER_ROLES=inventory,payments.
-import { NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { loadConfig, WORKER_ROLES, type WorkerRole } from '../config';
 import { providerFromConfig } from '../activities/payments/provider';
@@ -37,7 +37,7 @@ async function main() {
     throw new Error('set TEMPORAL_ADDRESS and the four *_DATABASE_URL variables, or use `npm start`, which runs everything');
   }
   const roles = parseRoles(process.argv.slice(2), process.env);
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'] });
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger((process.env.LOG_LEVEL ?? 'INFO') as LogLevel) });
   const connection = await connectWithRetry(config.temporal.address);
   const client = await Connection.connect({ address: config.temporal.address });
   await ensureSearchAttributes(client, config.temporal.namespace);
