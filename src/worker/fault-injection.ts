@@ -7,6 +7,8 @@
 //   fail-first=N        the first N attempts fail before doing anything
 //   commit-then-fail=N  the first N attempts do their work (and commit) and then fail, as a call whose
 //                       answer was lost: the retry must not apply the work twice
+//   commit-then-stall=N the first N attempts do their work (and commit) and then hang past their
+//                       start-to-close timeout, so that Temporal times them out and retries them
 //   duplicate=N         the first N attempts run the activity twice, as a message delivered twice
 //   delay=MS            every attempt waits MS milliseconds first (a slow step)
 // Example: FAULT_INJECTION='*:transient=0.2;reserveStock:commit-then-fail=1;releaseStock:fail-first=3'
@@ -17,6 +19,7 @@ export interface Faults {
   transient?: number;
   failFirst?: number;
   commitThenFail?: number;
+  commitThenStall?: number;
   duplicate?: number;
   delayMs?: number;
 }
@@ -37,6 +40,7 @@ const KEYS: Record<string, keyof Faults> = {
   transient: 'transient',
   'fail-first': 'failFirst',
   'commit-then-fail': 'commitThenFail',
+  'commit-then-stall': 'commitThenStall',
   duplicate: 'duplicate',
   delay: 'delayMs',
 };
@@ -74,6 +78,11 @@ export function faultInjector(plan: FaultPlan, stats: FaultStats = { injectedFai
           result = await next(input);
         }
         if (faults.commitThenFail && attempt <= faults.commitThenFail) fail('work committed, answer lost');
+        if (faults.commitThenStall && attempt <= faults.commitThenStall) {
+          // Outlive the attempt's timeout: Temporal gives up on it and schedules a retry; this answer is discarded.
+          await new Promise((resolve) => setTimeout(resolve, (ctx.info.startToCloseTimeoutMs ?? 10_000) + 2_000));
+          fail('work committed, then timed out');
+        }
         return result;
       },
     };

@@ -105,6 +105,18 @@ describe('fault injection (real activities, PostgreSQL, time-skipping server)', 
     assert.equal((await auditDatabases(urls)).violations, 0);
   });
 
+  it('applies a step once when it commits and then times out', async function () {
+    const stockBefore = await stock('MS-002');
+    const { results } = await runOrders('reserveStock:commit-then-stall=1', [{ customerId: 'cust-dave', lines: [{ sku: 'MS-002', quantity: 5 }] }]);
+    assert.equal(results[0].status, 'COMPLETED');
+    assert.equal(await stock('MS-002'), stockBefore - 5, 'the timed-out attempt had committed; its retry took nothing more');
+    const history = await env.client.workflow.getHandle(results[0].orderId).fetchHistory();
+    const retried = history.events?.find((event) => (event.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+    // The test server does not record the attempt's last failure; that a second attempt ran is what it shows.
+    assert.ok(retried, 'the timed-out attempt was retried');
+    assert.equal((await auditDatabases(urls)).violations, 0);
+  });
+
   it('completes compensations that fail again and again, and restores stock and credit', async function () {
     const stockBefore = await stock('MS-002');
     // Carol has no credit: the payment is refused, so the reservation (and the payment void) are compensated.
