@@ -3,7 +3,6 @@
 // restarted, PostgreSQL is restarted and the API is restarted. Then it waits for every saga to end and
 // audits the four databases. Used by `npm run chaos` (1000 orders) and by the smaller test in `npm test`.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -15,6 +14,7 @@ import { startEmbeddedPostgres, type RunningPostgres } from '../../src/local-sta
 import { provisionDatabases } from '../../src/local-stack/provision';
 import { startTemporalDevServer } from '../../src/local-stack/temporal-dev-server';
 import { ManagedProcess } from './processes';
+import { freePort } from '../../src/local-stack/free-port';
 
 export interface ChaosOptions {
   orders: number;
@@ -51,17 +51,6 @@ export interface ChaosSummary {
 const MANAGER_TOKEN = 'chaos-manager-token';
 const WEBHOOK_SECRET = 'chaos-webhook-secret';
 const BALANCE_CHECKS = /^(stock|units consumed|credit used|captured payments)/;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

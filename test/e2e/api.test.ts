@@ -7,7 +7,7 @@ import type { Config } from '../../src/config';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import type { RunningStack } from '../../src/local-stack/stack';
 import { OrderStatusAttribute } from '../../src/workflows/definitions';
-import { freePort } from '../support/postgres';
+import { freePort } from '../../src/local-stack/free-port';
 import { MANAGER_TOKEN, TestStack, type Json } from '../support/stack';
 
 describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)', function () {

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { auditDatabases } from '../../src/audit/auditor';
 import { startApiServer } from '../../src/api/server';
 import { startTemporalDevServer } from '../../src/local-stack/temporal-dev-server';
-import { freePort, withClusterDown } from '../support/postgres';
+import { freePort } from '../../src/local-stack/free-port';
+import { withClusterDown } from '../support/postgres';
 import { TestStack } from '../support/stack';
 
 describe('outages', function () {

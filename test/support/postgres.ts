@@ -1,27 +1,16 @@
 // One embedded PostgreSQL cluster for the whole test run, in a fresh temporary folder, on a free port.
 // Each suite gets its own four service databases (migrated and seeded), so suites never see each other's rows.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { SERVICES, type DatabaseUrls } from '../../src/config';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/local-stack/postgres';
 import { provisionDatabases } from '../../src/local-stack/provision';
+import { freePort } from '../../src/local-stack/free-port';
 
 let cluster: RunningPostgres | undefined;
 let dataDir: string | undefined;
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startTestCluster(): Promise<void> {
   dataDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-test-pg-'));

@@ -8,7 +8,8 @@ import { loadConfig, type Config } from '../../src/config';
 import { providerRefFor } from '../../src/domain';
 import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
 import { startStack, type RunningStack } from '../../src/local-stack/stack';
-import { createServiceDatabases, freePort } from './postgres';
+import { freePort } from '../../src/local-stack/free-port';
+import { createServiceDatabases } from './postgres';
 import { workflowBundle } from './temporal';
 
 export const WEBHOOK_SECRET = 'e2e-webhook-secret';
