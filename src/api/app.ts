@@ -123,17 +123,20 @@ export function createApp(deps: ApiDependencies): express.Express {
     res.json({ ...(await readOrder(orderId)), links: orderLinks(orderId) });
   });
 
-  /** Sends an update to a running saga; for a closed or unknown order, says which (409 or 404). */
+  /** Messages go to running sagas only; for a closed or unknown order, says which (409 or 404). */
+  async function mustBeRunning(orderId: string): Promise<void> {
+    if ((await workflows.executionState(orderId)) === 'RUNNING') return;
+    const record = await findOrder(databases.orders, orderId);
+    if (!record) throw notFound(`order ${orderId} not found`);
+    throw conflict(`order ${orderId} is ${record.status}`);
+  }
+
   async function updateRunningOrder<Arg>(
     orderId: string,
     update: Parameters<OrderWorkflows['update']>[1],
     arg: Arg,
   ): Promise<OrderState> {
-    if ((await workflows.executionState(orderId)) !== 'RUNNING') {
-      const record = await findOrder(databases.orders, orderId);
-      if (!record) throw notFound(`order ${orderId} not found`);
-      throw conflict(`order ${orderId} is ${record.status}`);
-    }
+    await mustBeRunning(orderId);
     return workflows.update(orderId, update as never, arg);
   }
 
@@ -172,11 +175,7 @@ export function createApp(deps: ApiDependencies): express.Express {
       throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
     }
     const callback = parse(paymentCallbackSchema, body);
-    if ((await workflows.executionState(callback.orderId)) !== 'RUNNING') {
-      const record = await findOrder(databases.orders, callback.orderId);
-      if (!record) throw notFound(`order ${callback.orderId} not found`);
-      throw conflict(`order ${callback.orderId} is ${record.status}`);
-    }
+    await mustBeRunning(callback.orderId);
     await workflows.confirmPayment(callback.orderId, { providerRef: callback.providerRef, outcome: callback.outcome, reason: callback.reason });
     res.status(202).json({ accepted: true });
   });
