@@ -31,6 +31,8 @@ export async function withClusterDown<T>(during: () => Promise<T>): Promise<T> {
 
 export async function stopTestCluster(): Promise<void> {
   await cluster?.stop();
+  // As root with a temporary folder PostgreSQL's user cannot reach, dataDir is a link to where the cluster lives.
+  if (cluster && cluster.dataDir !== dataDir) rmSync(path.dirname(cluster.dataDir), { recursive: true, force: true });
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   cluster = undefined;
 }
