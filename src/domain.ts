@@ -23,8 +23,16 @@ export const Refusal = {
   ApprovalRejected: 'ApprovalRejected',
   ApprovalTimedOut: 'ApprovalTimedOut',
   PaymentConfirmationTimedOut: 'PaymentConfirmationTimedOut',
+  OrderTooLarge: 'OrderTooLarge',
 } as const;
 export type RefusalType = (typeof Refusal)[keyof typeof Refusal];
+
+/**
+ * The largest order total the system takes, in cents. Amounts are stored in 32-bit integer columns; this bound
+ * keeps every total, and every credit sum checked against a limit, far from their overflow. The API refuses a
+ * bigger order with a 400 naming `lines`; pricing refuses it too (prices can change after the API checked).
+ */
+export const MAX_ORDER_TOTAL_CENTS = 1_000_000_000;
 
 export function totalCents(lines: PricedLine[]): number {
   return lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);

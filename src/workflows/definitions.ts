@@ -22,6 +22,8 @@ export const ORDER_STATUSES = [
   'AWAITING_DISPATCH',
   'DISPATCHING',
   'COMPENSATING',
+  /** A step failed in a way no retry will fix: the saga waits, its remaining compensations kept, for an operator. */
+  'NEEDS_ATTENTION',
   'COMPLETED',
   'REJECTED',
   'CANCELLED',
@@ -35,11 +37,45 @@ export interface OrderSagaInput {
   lines: OrderLine[];
   /** Fixed when the order is placed, so a configuration change never alters a running saga. */
   policy: SagaPolicy;
+  /** The API client that placed the order (absent in sagas started before clients were recorded). */
+  clientId?: string;
+  /** Fingerprint of the placing request, kept with the order so that a replayed Idempotency-Key can be checked. */
+  requestFingerprint?: string;
+}
+
+/** Where the saga was when a step failed for good: forward (a step of the order) or compensating. */
+export type AttentionPhase = 'FORWARD' | 'COMPENSATION';
+
+/**
+ * What an operator may do with a saga in NEEDS_ATTENTION:
+ * - `retry`: run the failed step again (e.g. after a fix was deployed or data was repaired);
+ * - `resolved-manually`: the operator did the step's work by hand; the saga records that and moves on
+ *   (a compensation, or a step past the point of no return);
+ * - `abort`: give up a forward step before the point of no return; the saga compensates and ends REJECTED.
+ */
+export type AttentionAction = 'retry' | 'resolved-manually' | 'abort';
+
+export interface Attention {
+  phase: AttentionPhase;
+  /** The activity that failed, e.g. `releaseStock`. */
+  step: string;
+  error: string;
+  errorType: string | null;
+  /** Workflow time (ISO 8601) when the saga stopped for an operator. */
+  since: string;
+  allowedActions: AttentionAction[];
+}
+
+export interface AttentionResolution {
+  action: AttentionAction;
+  operator: string;
+  note?: string;
 }
 
 export interface OrderState {
   orderId: string;
   customerId: string;
+  clientId: string | null;
   status: OrderStatus;
   lines: (OrderLine & { unitPriceCents?: number })[];
   totalCents: number | null;
@@ -48,8 +84,14 @@ export interface OrderState {
   completedSteps: string[];
   /** Compensations run, in the order they ran (the reverse of the steps they undo). */
   compensations: string[];
+  /** Compensations registered and not run yet, next to run first (non-empty while compensating or stuck). */
+  pendingCompensations: string[];
   failureReason: string | null;
-  /** False once the shipment is being dispatched (the point of no return) or the saga has ended. */
+  /** Set while the saga waits for an operator (status NEEDS_ATTENTION). */
+  attention: Attention | null;
+  /** Operator decisions taken on this saga, in order, e.g. `releaseStock: resolved-manually by ops-anna (restocked by hand)`. */
+  operatorActions: string[];
+  /** False once the shipment is being dispatched (the point of no return), while compensating, or once the saga has ended. */
   cancellable: boolean;
 }
 
@@ -73,5 +115,7 @@ export const getStatus = defineQuery<OrderState>('getStatus');
 export const approveOrder = defineUpdate<OrderState, [ManagerDecision]>('approveOrder');
 export const rejectOrder = defineUpdate<OrderState, [ManagerDecision]>('rejectOrder');
 export const cancelOrder = defineUpdate<OrderState, [CancelRequest]>('cancelOrder');
+/** An operator's decision for a saga in NEEDS_ATTENTION; refused (409) in any other state or for an action not allowed there. */
+export const resolveAttention = defineUpdate<OrderState, [AttentionResolution]>('resolveAttention');
 /** A signal: the provider may call back before the saga starts waiting, and the saga keeps it until then. */
 export const paymentConfirmed = defineSignal<[PaymentConfirmation]>('paymentConfirmed');

@@ -6,18 +6,31 @@
 // Every side effect is an activity on its service's task queue. A business refusal (out of stock, payment
 // declined, approval rejected or timed out, confirmation timed out) undoes the steps done so far, in reverse,
 // and the order ends REJECTED; a cancellation does the same and ends CANCELLED.
+//
+// A step that fails for good without being a refusal (a bug, a broken invariant, a compensation that cannot
+// run) does not fail the workflow: the saga stops in NEEDS_ATTENTION, recorded in the orders database and the
+// OrderStatus search attribute, keeps every compensation still to run, and waits for an operator's
+// `resolveAttention` (retry the step, say it was done by hand, or abort and compensate).
+//
+// Messages and timers can arrive in the same workflow task. The rule that keeps their interleavings safe:
+// every decision reads the saga's state *after* its wait ends, never the wait's own result, so a message
+// accepted in the same task as a timer is never ignored.
 import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  CancelledFailure,
   condition,
   isCancellation,
+  log,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
   upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { TASK_QUEUES } from '../config';
 import { Refusal, providerRefFor, type RefusalType } from '../domain';
 import type { InventoryActivities } from '../activities/inventory/activities';
@@ -31,7 +44,12 @@ import {
   OrderStatusAttribute,
   paymentConfirmed,
   rejectOrder,
+  resolveAttention,
   TERMINAL_STATUSES,
+  type Attention,
+  type AttentionAction,
+  type AttentionPhase,
+  type AttentionResolution,
   type CancelRequest,
   type ManagerDecision,
   type OrderSagaInput,
@@ -44,12 +62,19 @@ import { Compensations } from './saga';
 /**
  * Each call is a short local transaction, so 10 s is generous; a transient fault (database or worker down)
  * is retried with backoff for as long as it lasts, because an outage is never a reason to compensate.
- * Business refusals are non-retryable ApplicationFailures and end the retries at once.
+ * Business refusals are non-retryable ApplicationFailures and end the retries at once; so are errors the
+ * worker classifies as unexpected after a few attempts (src/worker/error-classification.ts).
  */
 export const ACTIVITY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 };
+
+/** How often the saga asks the payment provider while it waits for its confirmation (policy may override). */
+export const DEFAULT_PAYMENT_CHECK_INTERVAL = '30s';
+
+/** Patch marker: sagas started before it wait for the provider's callback alone (see README, "Changing the workflow"). */
+export const PATCH_ASK_PROVIDER_WHILE_WAITING = 'ask-provider-while-waiting';
 
 const orders = proxyActivities<OrdersActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.orders });
 const inventory = proxyActivities<InventoryActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.inventory });
@@ -69,34 +94,62 @@ function refusalReason(error: unknown): string | undefined {
   return undefined;
 }
 
+/** The innermost message and type of an activity's failure, for the operator. */
+function describeFailure(error: unknown): { message: string; type: string | null } {
+  let current: unknown = error;
+  while (current instanceof ActivityFailure && current.cause) current = current.cause;
+  if (current instanceof ApplicationFailure) return { message: current.message, type: current.type ?? null };
+  if (current instanceof Error) return { message: current.message, type: current.name };
+  return { message: String(current), type: null };
+}
+
+/** An operator gave up a forward step: the saga compensates and ends REJECTED with this reason. */
+class AbortedByOperator extends Error {
+  override name = 'AbortedByOperator';
+}
+
 export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
   const { orderId, customerId, policy } = input;
+  const origin = { clientId: input.clientId, requestFingerprint: input.requestFingerprint };
   const state: OrderState = {
     orderId,
     customerId,
+    clientId: input.clientId ?? null,
     status: 'PENDING',
     lines: input.lines,
     totalCents: null,
     approvalRequired: false,
     completedSteps: [],
     compensations: [],
+    pendingCompensations: [],
     failureReason: null,
+    attention: null,
+    operatorActions: [],
     cancellable: true,
   };
   let decision: (ManagerDecision & { approved: boolean }) | undefined;
   let confirmation: PaymentConfirmation | undefined;
   let cancellation: string | undefined;
+  let resolution: AttentionResolution | undefined;
+  /** The status to show again once an operator has resumed a saga in NEEDS_ATTENTION. */
+  let resumeAs: OrderStatus = 'PENDING';
   let pastPointOfNoReturn = false;
+  let compensating = false;
   // The forward steps run in their own scope, so a cancellation request can interrupt them (a timer, a
   // wait or an activity) while the compensations, run outside it, cannot be interrupted.
   const forwardSteps = new CancellationScope();
+  const compensations = new Compensations();
 
   const setStatus = (status: OrderStatus) => {
     state.status = status;
-    state.cancellable = !pastPointOfNoReturn && !TERMINAL_STATUSES.includes(status);
+    state.cancellable = !pastPointOfNoReturn && !compensating && !TERMINAL_STATUSES.includes(status);
     upsertSearchAttributes([{ key: OrderStatusAttribute, value: status }]);
   };
   const stepDone = (step: string) => state.completedSteps.push(step);
+  const registerCompensation = (name: string, activity: string, run: () => Promise<unknown>) => {
+    compensations.add(name, activity, run);
+    state.pendingCompensations = compensations.pending();
+  };
 
   setHandler(getStatus, () => state);
   const decide = (approved: boolean) => (request: ManagerDecision) => {
@@ -104,6 +157,8 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     return state;
   };
   const mustAwaitApproval = (_decision: ManagerDecision) => {
+    // The first decision wins: a second one, even in the same workflow task, is refused.
+    if (decision) throw new Error(`order ${orderId} was already ${decision.approved ? 'approved' : 'rejected'} by ${decision.manager}`);
     if (state.status !== 'AWAITING_APPROVAL') throw new Error(`order ${orderId} is ${state.status}, not awaiting approval`);
   };
   setHandler(approveOrder, decide(true), { validator: mustAwaitApproval });
@@ -117,8 +172,8 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     },
     {
       validator: (_request: CancelRequest) => {
-        if (TERMINAL_STATUSES.includes(state.status) || state.status === 'COMPENSATING') {
-          throw new Error(`order ${orderId} is ${state.status} and can no longer be cancelled`);
+        if (TERMINAL_STATUSES.includes(state.status) || compensating) {
+          throw new Error(`order ${orderId} is ${compensating ? 'COMPENSATING' : state.status} and can no longer be cancelled`);
         }
         if (pastPointOfNoReturn) throw new Error(`order ${orderId} can no longer be cancelled: its shipment has been dispatched`);
       },
@@ -128,95 +183,207 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     // Only the provider's answer for this order's payment counts, and only its first answer.
     if (message.providerRef === providerRefFor(orderId)) confirmation ??= message;
   });
+  setHandler(
+    resolveAttention,
+    (request) => {
+      resolution = request;
+      // Resumed from now on, in what the status query answers too.
+      state.attention = null;
+      setStatus(resumeAs);
+      return state;
+    },
+    {
+      validator: ({ action }: AttentionResolution) => {
+        if (!state.attention) throw new Error(`order ${orderId} is ${state.status}, not waiting for an operator`);
+        if (!state.attention.allowedActions.includes(action)) {
+          throw new Error(`"${action}" is not possible for ${state.attention.step}; choose ${state.attention.allowedActions.join(' or ')}`);
+        }
+      },
+    },
+  );
 
-  const compensations = new Compensations();
+  /** Records in the orders database that the saga waits for an operator (or, with null, no longer does). */
+  const recordAttention = (attention: Attention | null) =>
+    CancellationScope.nonCancellable(() =>
+      orders.recordAttention({ orderId, customerId, lines: state.lines, ...origin, attention }).catch((error) => {
+        // The workflow's own state and search attribute still show it; the operator can act on those.
+        log.error('could not record attention in the orders database', { orderId, error: String(error) });
+      }),
+    );
+
+  /** Stops the saga until an operator decides what to do about a step that failed for good. */
+  async function waitForOperator(phase: AttentionPhase, step: string, error: unknown, allowedActions: AttentionAction[]): Promise<AttentionAction> {
+    const { message, type } = describeFailure(error);
+    resumeAs = state.status;
+    resolution = undefined;
+    state.attention = { phase, step, error: message, errorType: type, since: new Date().toISOString(), allowedActions };
+    setStatus('NEEDS_ATTENTION');
+    log.error('saga needs attention', { orderId, phase, step, error: message });
+    await recordAttention(state.attention);
+    // Forward phase: inside the forward scope, so a customer's cancellation still ends the wait and compensates.
+    await condition(() => resolution !== undefined);
+    const { action, operator, note } = resolution!;
+    state.operatorActions.push(`${step}: ${action} by ${operator}${note ? ` (${note})` : ''}`);
+    resolution = undefined;
+    await recordAttention(null);
+    return action;
+  }
+
+  /**
+   * Runs an activity; if it fails for good without a business refusal, waits for an operator, who may choose
+   * among `actions`: retry it, abort (compensate), or say it was done by hand.
+   */
+  async function step<T>(activity: string, run: () => Promise<T>, actions: AttentionAction[]): Promise<T | 'resolved-manually'> {
+    for (;;) {
+      try {
+        return await run();
+      } catch (error) {
+        if (isCancellation(error) || refusalReason(error) !== undefined) throw error;
+        const action = await waitForOperator('FORWARD', activity, error, actions);
+        if (action === 'abort') throw new AbortedByOperator(`aborted by an operator after ${activity} failed: ${describeFailure(error).message}`);
+        if (action === 'resolved-manually') return 'resolved-manually';
+      }
+    }
+  }
+  /** A forward step before the point of no return, whose result the saga needs: retried, or aborted (compensated). */
+  async function forward<T>(activity: string, run: () => Promise<T>): Promise<T> {
+    return (await step(activity, run, ['retry', 'abort'])) as T;
+  }
+  /** A step past the point of no return: done by its activity, or by hand. */
+  async function finalStep(activity: string, done: string, run: () => Promise<unknown>): Promise<void> {
+    stepDone((await step(activity, run, ['retry', 'resolved-manually'])) === 'resolved-manually' ? `${done}_MANUALLY` : done);
+  }
+
+  /** Waits for the provider's answer, asking the provider again every so often in case its callback was lost. */
+  async function awaitPaymentConfirmation(): Promise<void> {
+    if (!patched(PATCH_ASK_PROVIDER_WHILE_WAITING)) {
+      await condition(() => confirmation !== undefined, policy.paymentConfirmationTimeout);
+      return;
+    }
+    const deadline = Date.now() + msToNumber(policy.paymentConfirmationTimeout as never);
+    const interval = msToNumber((policy.paymentCheckInterval ?? DEFAULT_PAYMENT_CHECK_INTERVAL) as never);
+    while (confirmation === undefined && Date.now() < deadline) {
+      await condition(() => confirmation !== undefined, Math.min(interval, deadline - Date.now()));
+      if (confirmation !== undefined || Date.now() >= deadline) break;
+      const answer = await forward('checkPaymentConfirmation', () => payments.checkPaymentConfirmation({ orderId }));
+      if (answer.outcome !== 'PENDING') confirmation ??= { providerRef: providerRefFor(orderId), outcome: answer.outcome, reason: answer.reason };
+    }
+  }
+
   let outcome: 'COMPLETED' | 'REJECTED' | 'CANCELLED' = 'COMPLETED';
   try {
     await forwardSteps.run(async () => {
-      const priced = await inventory.priceOrder(input.lines);
+      const priced = await forward('priceOrder', () => inventory.priceOrder(input.lines));
       state.lines = priced;
       state.totalCents = priced.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
       // The order record itself is not undone: closeOrder below records how the saga ended.
-      await orders.createOrder({ orderId, customerId, lines: priced });
+      await forward('createOrder', () => orders.createOrder({ orderId, customerId, lines: priced, ...origin }));
       stepDone('ORDER_CREATED');
 
       if (state.totalCents > policy.approvalThresholdCents) {
         state.approvalRequired = true;
         setStatus('AWAITING_APPROVAL');
-        if (!(await condition(() => decision !== undefined, policy.approvalTimeout))) {
-          throw refusal(Refusal.ApprovalTimedOut, `no manager decision within ${policy.approvalTimeout}`);
-        }
-        if (!decision!.approved) {
-          throw refusal(Refusal.ApprovalRejected, `rejected by ${decision!.manager}${decision!.note ? `: ${decision!.note}` : ''}`);
+        // The decision, not the wait's result, decides: one accepted as the deadline fires still counts.
+        await condition(() => decision !== undefined, policy.approvalTimeout);
+        if (!decision) throw refusal(Refusal.ApprovalTimedOut, `no manager decision within ${policy.approvalTimeout}`);
+        if (!decision.approved) {
+          throw refusal(Refusal.ApprovalRejected, `rejected by ${decision.manager}${decision.note ? `: ${decision.note}` : ''}`);
         }
         stepDone('APPROVED');
       }
 
       setStatus('RESERVING_STOCK');
-      compensations.add('STOCK_RELEASED', () => inventory.releaseStock({ orderId }));
-      await inventory.reserveStock({ orderId, lines: input.lines });
+      registerCompensation('STOCK_RELEASED', 'releaseStock', () => inventory.releaseStock({ orderId }));
+      await forward('reserveStock', () => inventory.reserveStock({ orderId, lines: input.lines }));
       stepDone('STOCK_RESERVED');
 
       setStatus('AUTHORIZING_PAYMENT');
-      compensations.add('PAYMENT_VOIDED', () => payments.voidPayment({ orderId, customerId }));
-      await payments.authorizePayment({ orderId, customerId, amountCents: state.totalCents });
+      registerCompensation('PAYMENT_VOIDED', 'voidPayment', () => payments.voidPayment({ orderId, customerId }));
+      await forward('authorizePayment', () => payments.authorizePayment({ orderId, customerId, amountCents: state.totalCents! }));
       stepDone('PAYMENT_AUTHORIZED');
 
       setStatus('AWAITING_PAYMENT_CONFIRMATION');
-      if (!(await condition(() => confirmation !== undefined, policy.paymentConfirmationTimeout))) {
+      await awaitPaymentConfirmation();
+      if (!confirmation) {
         throw refusal(Refusal.PaymentConfirmationTimedOut, `the payment provider did not confirm within ${policy.paymentConfirmationTimeout}`);
       }
-      if (confirmation!.outcome === 'DECLINED') {
-        throw refusal(Refusal.PaymentDeclined, `payment declined by the provider${confirmation!.reason ? `: ${confirmation!.reason}` : ''}`);
+      if (confirmation.outcome === 'DECLINED') {
+        throw refusal(Refusal.PaymentDeclined, `payment declined by the provider${confirmation.reason ? `: ${confirmation.reason}` : ''}`);
       }
       stepDone('PAYMENT_CONFIRMED');
 
       setStatus('SCHEDULING_SHIPMENT');
-      compensations.add('SHIPMENT_CANCELLED', () => shipping.cancelShipment({ orderId }));
-      await shipping.scheduleShipment({ orderId, lines: input.lines });
+      registerCompensation('SHIPMENT_CANCELLED', 'cancelShipment', () => shipping.cancelShipment({ orderId }));
+      await forward('scheduleShipment', () => shipping.scheduleShipment({ orderId, lines: input.lines }));
       stepDone('SHIPMENT_SCHEDULED');
 
       setStatus('AWAITING_DISPATCH');
       await sleep(policy.dispatchDelay);
 
+      // A cancellation accepted in the same workflow task as the timer firing was accepted before the point of
+      // no return (its validator ran while it was still ahead): it must win. Checked in the same synchronous
+      // stretch that passes the point, so no update can be accepted between the check and the passing.
+      if (cancellation !== undefined || forwardSteps.consideredCancelled) throw new CancelledFailure(cancellation ?? 'cancelled');
       // The point of no return: from here on the saga only moves forward, and cancellation is refused.
       pastPointOfNoReturn = true;
+      // No compensation runs from here on, so none is shown as pending.
+      state.pendingCompensations = [];
       setStatus('DISPATCHING');
       await CancellationScope.nonCancellable(async () => {
-        await shipping.dispatchShipment({ orderId });
-        stepDone('SHIPMENT_DISPATCHED');
-        await payments.capturePayment({ orderId });
-        stepDone('PAYMENT_CAPTURED');
-        await inventory.consumeReservation({ orderId });
-        stepDone('STOCK_CONSUMED');
+        await finalStep('dispatchShipment', 'SHIPMENT_DISPATCHED', () => shipping.dispatchShipment({ orderId }));
+        await finalStep('capturePayment', 'PAYMENT_CAPTURED', () => payments.capturePayment({ orderId }));
+        await finalStep('consumeReservation', 'STOCK_CONSUMED', () => inventory.consumeReservation({ orderId }));
       });
     });
   } catch (error) {
     if (isCancellation(error)) {
       outcome = 'CANCELLED';
       state.failureReason = cancellation ?? 'cancelled';
+    } else if (error instanceof AbortedByOperator) {
+      outcome = 'REJECTED';
+      state.failureReason = error.message;
     } else {
       const reason = refusalReason(error);
-      // Anything else is a bug or an unexpected permanent failure: fail loudly rather than guess.
+      // Anything else is a bug in this workflow: fail the workflow task (Temporal retries it) rather than guess.
       if (reason === undefined) throw error;
       outcome = 'REJECTED';
       state.failureReason = reason;
     }
+    if (state.attention) {
+      // A cancellation ended a wait for an operator: the compensations below take over.
+      state.attention = null;
+      await recordAttention(null);
+    }
+    compensating = true;
     setStatus('COMPENSATING');
-    await compensations.runAll((name) => state.compensations.push(name));
+    await compensations.runAll({
+      onDone: (name, how) => {
+        state.compensations.push(how === 'ran' ? name : `${name}_MANUALLY`);
+        state.pendingCompensations = compensations.pending();
+      },
+      onStuck: async (activity, failure) => (await waitForOperator('COMPENSATION', activity, failure, ['retry', 'resolved-manually'])) as 'retry' | 'resolved-manually',
+    });
   }
 
+  // Recording the end can be retried or done by hand, never aborted: the outcome is already decided.
   await CancellationScope.nonCancellable(() =>
-    orders.closeOrder({
-      orderId,
-      customerId,
-      lines: state.lines,
-      status: outcome,
-      failureReason: state.failureReason ?? undefined,
-      completedSteps: state.completedSteps,
-      compensations: state.compensations,
-    }),
+    step(
+      'closeOrder',
+      () =>
+      orders.closeOrder({
+        orderId,
+        customerId,
+        lines: state.lines,
+        ...origin,
+        status: outcome,
+        failureReason: state.failureReason ?? undefined,
+        completedSteps: state.completedSteps,
+        compensations: state.compensations,
+      }),
+      ['retry', 'resolved-manually'],
+    ),
   );
+  state.pendingCompensations = [];
   setStatus(outcome);
   return state;
 }

@@ -2,7 +2,7 @@
 // often (or however concurrently) they run, releases that give it back exactly once, and tombstones that stop
 // a late reservation after its compensation already ran.
 import assert from 'node:assert/strict';
-import { Refusal, type OrderLine } from '../../src/domain';
+import { MAX_ORDER_TOTAL_CENTS, Refusal, type OrderLine } from '../../src/domain';
 import { createInventoryActivities, type InventoryActivities } from '../../src/activities/inventory/activities';
 import { getProduct, listProducts, SEED_PRODUCTS } from '../../src/activities/inventory/catalog';
 import { connectInventoryDb, type InventoryDb } from '../../src/activities/inventory/db';
@@ -72,6 +72,16 @@ describe('inventory activities (PostgreSQL)', function () {
       );
       assert.match(failure.message, /NOPE-404/);
       assert.deepEqual(failure.details, [{ skus: ['NOPE-404'] }]);
+    });
+
+    it('refuses a total above MAX_ORDER_TOTAL_CENTS with a non-retryable OrderTooLarge', async function () {
+      const laptop = SEED_PRODUCTS.find((product) => product.sku === 'LT-004')!.priceCents;
+      const quantity = Math.floor(MAX_ORDER_TOTAL_CENTS / laptop) + 1;
+      const failure = await assertNonRetryable(inventory.priceOrder([{ sku: 'LT-004', quantity }]), Refusal.OrderTooLarge);
+      assert.deepEqual(failure.details, [{ totalCents: quantity * laptop, maxCents: MAX_ORDER_TOTAL_CENTS }]);
+      // One unit fewer is exactly within the bound's reach and is priced.
+      const priced = await inventory.priceOrder([{ sku: 'LT-004', quantity: quantity - 1 }]);
+      assert.equal(priced[0].quantity * priced[0].unitPriceCents <= MAX_ORDER_TOTAL_CENTS, true);
     });
   });
 

@@ -21,6 +21,17 @@ export function refusal(type: RefusalType, message = `${type} (test)`): Behaviou
   };
 }
 
+/**
+ * Fails for good (a non-retryable error that is no business refusal, as a bug or a broken invariant raises)
+ * on the first `times` calls, counted across retries and new schedules, then lets the call through.
+ */
+export function failuresForGood(times: number, type = 'BrokenInvariant'): Behaviour {
+  let calls = 0;
+  return () => {
+    if (++calls <= times) throw ApplicationFailure.create({ type, message: `failure for good ${calls} of ${times} (test)`, nonRetryable: true });
+  };
+}
+
 /** Fails with a retryable error on the first `times` attempts, then lets the call through. */
 export function transientFailures(times: number): Behaviour {
   return (attempt) => {
@@ -34,7 +45,11 @@ export class FakeServices {
   readonly behaviours = new Map<string, Behaviour>();
   /** What the payment provider answers after an authorization: a confirmation, a decline, or nothing. */
   providerAnswer: 'CONFIRMED' | 'DECLINED' | 'NONE' = 'CONFIRMED';
+  /** Whether the provider's callback reaches the saga; when lost, only asking the provider finds the answer. */
+  callbackLost = false;
   closed?: Parameters<OrdersActivities['closeOrder']>[0];
+  /** What recordAttention was told, in order (null: the saga was resumed). */
+  readonly attentionRecords: (Parameters<OrdersActivities['recordAttention']>[0]['attention'])[] = [];
 
   constructor(private readonly client: Client) {}
 
@@ -58,6 +73,10 @@ export class FakeServices {
       createOrder: async (input) => {
         await this.enter('createOrder');
         return { orderId: input.orderId, totalCents: input.lines.reduce((s, l) => s + l.quantity * l.unitPriceCents, 0) };
+      },
+      recordAttention: async (input) => {
+        await this.enter('recordAttention');
+        this.attentionRecords.push(input.attention);
       },
       closeOrder: async (input) => {
         await this.enter('closeOrder');
@@ -92,7 +111,7 @@ export class FakeServices {
       authorizePayment: async ({ orderId, amountCents }) => {
         await this.enter('authorizePayment');
         const providerRef = providerRefFor(orderId);
-        if (this.providerAnswer !== 'NONE') {
+        if (this.providerAnswer !== 'NONE' && !this.callbackLost) {
           // The provider's callback, delivered before the activity returns: while an activity runs the test
           // server does not skip time, so the confirmation deadline cannot overtake it.
           const outcome = this.providerAnswer;
@@ -101,6 +120,10 @@ export class FakeServices {
             .signal(paymentConfirmed, { providerRef, outcome, reason: outcome === 'DECLINED' ? 'card blocked (test)' : undefined });
         }
         return { orderId, providerRef, status: 'AUTHORIZED', amountCents };
+      },
+      checkPaymentConfirmation: async () => {
+        await this.enter('checkPaymentConfirmation');
+        return { outcome: this.providerAnswer === 'NONE' ? 'PENDING' : this.providerAnswer };
       },
       voidPayment: async ({ orderId }) => {
         await this.enter('voidPayment');

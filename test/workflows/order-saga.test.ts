@@ -1,89 +1,36 @@
 // OrderSaga on the time-skipping test server: the order of steps and compensations, retries, deadlines of
 // hours that pass in seconds, cancellation on both sides of the point of no return, and the status query.
 import assert from 'node:assert/strict';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { TASK_QUEUES, type SagaPolicy } from '../../src/config';
 import { Refusal } from '../../src/domain';
-import {
-  approveOrder,
-  cancelOrder,
-  getStatus,
-  rejectOrder,
-  type OrderState,
-  type OrderStatus,
-} from '../../src/workflows/definitions';
-import { OrderSaga } from '../../src/workflows/order-saga';
-import { ensureSearchAttributes } from '../../src/worker/search-attributes';
+import { approveOrder, cancelOrder, getStatus, rejectOrder } from '../../src/workflows/definitions';
 import { FakeServices, refusal, transientFailures } from '../support/fake-services';
-import { createTimeSkippingEnv, workflowBundle } from '../support/temporal';
-
-const POLICY: SagaPolicy = {
-  approvalThresholdCents: 100_000,
-  approvalTimeout: '24 hours',
-  paymentConfirmationTimeout: '2 hours',
-  dispatchDelay: '1 hour',
-};
+import { POLICY, SagaTestEnv, type SagaHandle } from '../support/saga-test-env';
 
 const FORWARD = ['priceOrder', 'createOrder', 'reserveStock', 'authorizePayment', 'scheduleShipment'];
 
 describe('OrderSaga workflow (time-skipping)', function () {
+  let saga: SagaTestEnv;
   let env: TestWorkflowEnvironment;
-  let workers: Worker[];
-  let running: Promise<void>;
   let services: FakeServices;
-  let sequence = 0;
 
   before(async function () {
-    env = await createTimeSkippingEnv();
-    await ensureSearchAttributes(env.connection, 'default');
-    const bundle = await workflowBundle();
-    // The activities delegate to whichever fakes the current test installed.
-    const delegate = <T extends object>(pick: () => T) =>
-      Object.fromEntries(
-        Object.keys(pick()).map((name) => [name, (...args: unknown[]) => (pick() as Record<string, (...a: unknown[]) => unknown>)[name](...args)]),
-      );
-    services = new FakeServices(env.client);
-    const { nativeConnection: connection } = env;
-    workers = await Promise.all([
-      Worker.create({ connection, taskQueue: TASK_QUEUES.saga, workflowBundle: bundle }),
-      Worker.create({ connection, taskQueue: TASK_QUEUES.orders, activities: delegate(() => services.orders()) }),
-      Worker.create({ connection, taskQueue: TASK_QUEUES.inventory, activities: delegate(() => services.inventory()) }),
-      Worker.create({ connection, taskQueue: TASK_QUEUES.payments, activities: delegate(() => services.payments()) }),
-      Worker.create({ connection, taskQueue: TASK_QUEUES.shipping, activities: delegate(() => services.shipping()) }),
-    ]);
-    running = Promise.all(workers.map((worker) => worker.run())).then(() => {});
+    saga = await SagaTestEnv.start('wf');
+    env = saga.env;
   });
 
   after(async function () {
-    workers?.forEach((worker) => worker.shutdown());
-    await running;
-    await env?.teardown();
+    await saga?.stop();
   });
 
   beforeEach(function () {
-    services = new FakeServices(env.client);
+    saga.reset();
+    services = saga.services;
   });
 
-  function start(lines = [{ sku: 'CHEAP', quantity: 2 }], policy: SagaPolicy = POLICY): Promise<WorkflowHandle<typeof OrderSaga>> {
-    const orderId = `ord_wf_${++sequence}`;
-    return env.client.workflow.start(OrderSaga, {
-      workflowId: orderId,
-      taskQueue: TASK_QUEUES.saga,
-      args: [{ orderId, customerId: 'cust-test', lines, policy }],
-    });
-  }
-
-  /** Polls the status query; queries do not let the test server skip time, so deadlines cannot fire meanwhile. */
-  async function waitForStatus(handle: WorkflowHandle<typeof OrderSaga>, status: OrderStatus): Promise<OrderState> {
-    for (let i = 0; i < 400; i++) {
-      const state = await handle.query(getStatus);
-      if (state.status === status) return state;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error(`order never reached ${status}; it is ${(await handle.query(getStatus)).status}`);
-  }
+  const start = (...args: Parameters<SagaTestEnv['start']>) => saga.start(...args);
+  const waitForStatus = (handle: SagaHandle, status: Parameters<SagaTestEnv['waitForStatus']>[1]) => saga.waitForStatus(handle, status);
 
   it('completes the happy path: every step once, in order, no compensation', async function () {
     const handle = await start();
@@ -224,6 +171,23 @@ describe('OrderSaga workflow (time-skipping)', function () {
     const result = await handle.result();
     assert.equal(result.status, 'REJECTED');
     assert.match(result.failureReason ?? '', /did not confirm within 2 hours/);
+    assert.equal(services.attempts('checkPaymentConfirmation'), 5, 'asked every 20 minutes until the deadline');
+    assert.deepEqual(result.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
+  });
+
+  it('asks the provider while it waits, so a lost confirmation callback still completes the order', async function () {
+    services.callbackLost = true;
+    const handle = await start();
+    const result = await handle.result();
+    assert.equal(result.status, 'COMPLETED');
+    assert.equal(services.attempts('checkPaymentConfirmation'), 1, 'asked once, after the first check interval');
+  });
+
+  it('a decline the saga learns by asking the provider compensates like a declined callback', async function () {
+    services.callbackLost = true;
+    services.providerAnswer = 'DECLINED';
+    const result = await (await start()).result();
+    assert.equal(result.status, 'REJECTED');
     assert.deepEqual(result.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
   });
 

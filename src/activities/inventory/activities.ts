@@ -1,7 +1,7 @@
 // Inventory activities. Each is idempotent, keyed by the order id: the reservations table's primary key,
 // not memory, decides whether the work was already done, so a retried or duplicated call changes nothing.
 import { refuse } from '../refuse';
-import { Refusal, type OrderLine, type PricedLine } from '../../domain';
+import { MAX_ORDER_TOTAL_CENTS, Refusal, totalCents, type OrderLine, type PricedLine } from '../../domain';
 import type { InventoryDb } from './db';
 
 export interface ReservationResult {
@@ -12,13 +12,23 @@ export interface ReservationResult {
 
 export function createInventoryActivities(db: InventoryDb) {
   return {
-    /** Prices the lines from the catalog. Read-only, so trivially idempotent. */
+    /** Prices the lines from the catalog, refusing a total above MAX_ORDER_TOTAL_CENTS. Read-only, so trivially idempotent. */
     async priceOrder(lines: OrderLine[]): Promise<PricedLine[]> {
       const products = await db.product.findMany({ where: { sku: { in: lines.map((line) => line.sku) } } });
       const prices = new Map(products.map((product) => [product.sku, product.priceCents]));
       const unknown = lines.filter((line) => !prices.has(line.sku)).map((line) => line.sku);
       if (unknown.length > 0) throw refuse(Refusal.UnknownSku, `unknown SKU: ${unknown.join(', ')}`, { skus: unknown });
-      return lines.map((line) => ({ ...line, unitPriceCents: prices.get(line.sku)! }));
+      const priced = lines.map((line) => ({ ...line, unitPriceCents: prices.get(line.sku)! }));
+      // The API bounds the total at the prices it saw; a price raised since then (or a saga started directly
+      // through Temporal) must not carry a total past what the amount columns can hold.
+      const total = totalCents(priced);
+      if (total > MAX_ORDER_TOTAL_CENTS) {
+        throw refuse(Refusal.OrderTooLarge, `the order's total, ${total} cents, is above the maximum of ${MAX_ORDER_TOTAL_CENTS} cents`, {
+          totalCents: total,
+          maxCents: MAX_ORDER_TOTAL_CENTS,
+        });
+      }
+      return priced;
     },
 
     /** Takes the order's units out of stock, all lines or none. */
