@@ -1,6 +1,11 @@
-// Everything the system reads from its environment, in one place. docker-compose.yml and the README
-// use exactly these names.
+// Everything the system reads from its environment, in one place: every variable is read and validated here,
+// and a bad value stops the process at start with a ConfigError naming the variable (never printing a secret).
+// docker-compose.yml and the README use exactly these names.
+//
+// This module is also bundled into the workflow code (TASK_QUEUES), so it must not import Node modules: files
+// named by variables (TLS certificates) are read by src/temporal-connection.ts.
 import { msToNumber } from '@temporalio/common/lib/time';
+import { MAX_ORDER_TOTAL_CENTS } from './domain';
 
 export const SERVICES = ['orders', 'inventory', 'payments', 'shipping'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -27,97 +32,388 @@ export interface SagaPolicy {
   paymentConfirmationTimeout: string;
   /** How long a scheduled shipment waits before it is dispatched: the window in which a cancellation still compensates. */
   dispatchDelay: string;
+  /** How often a saga waiting for the payment provider's confirmation asks the provider itself (a lost callback). */
+  paymentCheckInterval?: string;
 }
 
+/**
+ * Who may call the API:
+ * - `client`: an application placing orders (a web shop); it may place, read and cancel its own orders only;
+ * - `manager`: approves or rejects orders above the approval threshold; reads any order and customer credit;
+ * - `operator`: resumes sagas in NEEDS_ATTENTION; reads any order and customer credit.
+ */
+export const ROLES = ['client', 'manager', 'operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ApiKey {
+  role: Role;
+  /** The client application or person the key belongs to, e.g. `web-shop` or `maria`: orders record it. */
+  principal: string;
+  key: string;
+}
+
+/** Secrets shorter than this are refused in production. */
+export const MIN_SECRET_LENGTH = 32;
+
+/** What `npm start` and the tests use when nothing is configured; refused in production. */
+export const DEV_API_KEYS = 'client:web-shop=dev-client-key,manager:maria=dev-manager-key,operator:ops=dev-operator-key';
+export const DEV_WEBHOOK_SECRET = 'dev-webhook-secret';
+export const DEV_PROVIDER_API_KEY = 'dev-provider-key';
+const DEV_KEYS = new Set(DEV_API_KEYS.split(',').map((entry) => entry.slice(entry.indexOf('=') + 1)));
+
+/** A certificate or key, from a file or inline PEM, with the variable that named it (for error messages). */
+export type TlsSource = { variable: string } & ({ path: string } | { data: string });
+
+export interface TemporalTlsConfig {
+  /** TEMPORAL_TLS; unset: TLS is on when an API key or a certificate is configured (the SDK's convention). */
+  enabled?: boolean;
+  serverName?: string;
+  serverCaCert?: TlsSource;
+  clientCert?: TlsSource;
+  clientKey?: TlsSource;
+}
+
+/** `auto`: register missing ones, warn and go on if not allowed; `required`: fail if they cannot be; `off`: never touch them. */
+export type SearchAttributeRegistration = 'auto' | 'required' | 'off';
+
+export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
+export type LogLevelName = (typeof LOG_LEVELS)[number];
+
 export interface Config {
+  /** NODE_ENV=production: secrets must be set, long and not the development defaults. */
+  production: boolean;
   temporal: {
     /** host:port of a Temporal frontend; unset means `npm start` runs its own dev server. */
     address?: string;
     namespace: string;
     /** Where people open the Temporal Web UI (printed by `npm start`, returned in API links). */
     uiUrl?: string;
+    /** TEMPORAL_API_KEY, e.g. for Temporal Cloud (turns TLS on unless TEMPORAL_TLS=false). */
+    apiKey?: string;
+    tls: TemporalTlsConfig;
+    /** TEMPORAL_GRPC_META_<NAME>: extra gRPC headers sent with every call. */
+    grpcMeta: Record<string, string>;
+    /** Whether workers (and `npm start`) register the OrderStatus and CustomerId search attributes. */
+    searchAttributes: SearchAttributeRegistration;
   };
   /** Connection strings of the four service databases; unset means `npm start` runs embedded PostgreSQL. */
   databaseUrls?: DatabaseUrls;
   api: { host: string; port: number; publicUrl: string };
+  /** Who may call the API (API_KEYS). */
+  auth: {
+    apiKeys: ApiKey[];
+    /** True when API_KEYS was not set and the development keys are in use (never in production). */
+    usingDevDefaults: boolean;
+  };
   saga: SagaPolicy;
   payments: {
-    /** `sandbox`: a simulated provider in the worker confirms each authorization through the callback. `external`: a real provider calls back. */
+    /**
+     * `sandbox`: the sandbox payment provider (src/payment-provider), its own process with its own store; `npm start`
+     * runs it unless PAYMENT_PROVIDER_URL points at one. `external`: a real provider at PAYMENT_PROVIDER_URL.
+     */
     provider: 'sandbox' | 'external';
+    /** Where the payments service reaches the provider's API; unset with `sandbox` means `npm start` runs it. */
+    providerUrl?: string;
+    /** The key the payments service presents to the provider (the sandbox reads the same variable). */
+    providerApiKey: string;
     /** Secret the provider signs its callbacks with (HMAC-SHA256 of the raw body, header X-Signature). */
     webhookSecret: string;
     /** Where the provider sends confirmations; the API's callback endpoint by default. */
     callbackUrl: string;
-    /** How long the sandbox provider takes to confirm. */
-    sandboxConfirmDelayMs: number;
+    /** How long the sandbox provider takes to confirm; `off`: only its decide endpoint decides (tests play the bank). */
+    sandboxConfirmDelayMs: number | 'off';
   };
-  /** Bearer token a manager presents to approve or reject an order. */
-  managerToken: string;
-  /** Fault injection for reliability tests (src/worker/fault-injection.ts); unset in normal operation. */
+  /** The task queues a `npm run worker` process polls (WORKER_ROLES; `--only=` overrides it). */
+  workerRoles: WorkerRole[];
+  workers: {
+    /** Connections per service database, and activities at once per service worker (DB_POOL_SIZE). */
+    poolSize: number;
+    /**
+     * Activities a worker runs at once per service queue (ACTIVITY_CONCURRENCY), DB_POOL_SIZE unless set. More than
+     * the pool makes activities wait for a connection; the chaos run sets it so to measure what that costs.
+     */
+    activityConcurrency: number;
+    /** Attempts an unexpected activity error (a bug) gets before its saga stops for an operator (UNEXPECTED_ERROR_MAX_ATTEMPTS). */
+    unexpectedErrorMaxAttempts: number;
+  };
+  /** LOG_LEVEL of the Temporal runtime; unset lets each program choose (WARN for `npm start`, INFO for a worker). */
+  logLevel?: LogLevelName;
+  /** Ports of the servers `npm start` runs itself. */
+  localStack: { postgresPort: number; temporalPort: number; temporalUiPort: number; providerPort: number };
+  /** Fault injection for reliability tests (src/worker/fault-injection.ts); unset in normal operation, refused in production. */
   faultInjection?: string;
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** A variable's value; an empty string counts as unset (docker compose passes `${VAR:-}` as empty). */
+function read(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
 
 function duration(env: NodeJS.ProcessEnv, name: string, fallback: string): string {
-  const value = env[name] ?? fallback;
+  const value = read(env, name) ?? fallback;
+  let ms: number;
   try {
-    if (msToNumber(value as never) <= 0) throw new Error();
+    ms = msToNumber(value as never);
   } catch {
+    ms = NaN;
+  }
+  if (!Number.isFinite(ms) || ms <= 0) {
     throw new ConfigError(`${name} must be a positive duration such as "90s", "15 minutes" or "24h", got "${value}"`);
   }
   return value;
 }
 
-function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const value = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+const port = (env: NodeJS.ProcessEnv, name: string, fallback: number) => integer(env, name, fallback, 0, 65_535);
+
+function url(env: NodeJS.ProcessEnv, name: string, fallback: string | undefined, protocols: string[]): string | undefined {
+  const raw = read(env, name) ?? fallback;
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL (${protocols.map((p) => `${p}//…`).join(' or ')}), got "${redactUrl(raw)}"`);
+  }
+  if (!protocols.includes(parsed.protocol) || !parsed.hostname) {
+    throw new ConfigError(`${name} must be a URL (${protocols.map((p) => `${p}//…`).join(' or ')}), got "${redactUrl(raw)}"`);
+  }
+  return raw.replace(/\/$/, '');
+}
+
+/** A URL as it may be printed: without its password. */
+function redactUrl(raw: string): string {
+  return raw.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@');
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback: T): T;
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback?: undefined): T | undefined;
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, choices: readonly T[], fallback?: T): T | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const value = choices.find((choice) => choice.toLowerCase() === raw.trim().toLowerCase());
+  if (!value) throw new ConfigError(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
+  return value;
+}
+
+function boolean(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  if (['true', '1'].includes(raw.trim().toLowerCase())) return true;
+  if (['false', '0'].includes(raw.trim().toLowerCase())) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+/**
+ * A secret: in production it must be set, at least MIN_SECRET_LENGTH characters, and not the development
+ * default; elsewhere it falls back to that default. The value itself is never put in an error message.
+ */
+export function secret(env: NodeJS.ProcessEnv, name: string, devDefault: string, production: boolean): string {
+  const value = read(env, name);
+  if (!production) return value ?? devDefault;
+  if (value === undefined) throw new ConfigError(`${name} must be set in production (NODE_ENV=production)`);
+  if (value === devDefault) throw new ConfigError(`${name} is the development default; set a secret of your own in production`);
+  if (value.length < MIN_SECRET_LENGTH) throw new ConfigError(`${name} is too short: production needs at least ${MIN_SECRET_LENGTH} characters`);
   return value;
 }
 
 /** Database URLs are all given or none: a half-configured set would silently mix embedded and real databases. */
 function databaseUrls(env: NodeJS.ProcessEnv): DatabaseUrls | undefined {
   const names = SERVICES.map((service) => `${service.toUpperCase()}_DATABASE_URL`);
-  const given = names.filter((name) => env[name]);
+  const given = names.filter((name) => read(env, name));
   if (given.length === 0) return undefined;
   if (given.length < names.length) {
-    const missing = names.filter((name) => !env[name]);
+    const missing = names.filter((name) => !read(env, name));
     throw new ConfigError(`set all of the service database URLs or none; missing ${missing.join(', ')}`);
   }
-  return Object.fromEntries(SERVICES.map((service, i) => [service, env[names[i]]!])) as DatabaseUrls;
+  return Object.fromEntries(SERVICES.map((service, i) => [service, url(env, names[i], undefined, ['postgres:', 'postgresql:'])!])) as DatabaseUrls;
+}
+
+const PRINCIPAL = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+const KEY = /^[\x21-\x2b\x2d-\x7e]+$/; // printable ASCII without spaces or commas
+
+/**
+ * API_KEYS: `role:principal=key` entries separated by commas, e.g.
+ * `client:web-shop=<key>,manager:maria=<key>,operator:ops=<key>`. A principal may have several keys (rotation).
+ */
+export function parseApiKeys(raw: string, production: boolean): ApiKey[] {
+  const keys: ApiKey[] = [];
+  const entries = raw.split(',').map((entry) => entry.trim());
+  entries.forEach((entry, index) => {
+    const where = `API_KEYS entry ${index + 1}`;
+    const eq = entry.indexOf('=');
+    const [role, principal, ...rest] = (eq < 0 ? entry : entry.slice(0, eq)).split(':');
+    const key = eq < 0 ? '' : entry.slice(eq + 1);
+    const label = `${where} (${eq < 0 ? 'no "="' : `${role}:${principal ?? ''}`})`;
+    if (eq < 0 || principal === undefined || rest.length > 0) throw new ConfigError(`${label} must be role:principal=key`);
+    if (!(ROLES as readonly string[]).includes(role)) throw new ConfigError(`${label}: the role must be one of ${ROLES.join(', ')}`);
+    if (!PRINCIPAL.test(principal)) throw new ConfigError(`${label}: the principal must be 1-64 letters, digits, '.', '_', '@' or '-'`);
+    if (!KEY.test(key)) throw new ConfigError(`${label}: the key must be printable ASCII without spaces or commas`);
+    if (production) {
+      if (DEV_KEYS.has(key)) throw new ConfigError(`${label}: the key is a development default; set keys of your own in production`);
+      if (key.length < MIN_SECRET_LENGTH) throw new ConfigError(`${label}: the key is too short: production needs at least ${MIN_SECRET_LENGTH} characters`);
+    }
+    if (keys.some((existing) => existing.key === key)) throw new ConfigError(`${label}: the same key is given twice; every key must be distinct`);
+    keys.push({ role: role as Role, principal, key });
+  });
+  return keys;
+}
+
+function apiKeys(env: NodeJS.ProcessEnv, production: boolean): Config['auth'] {
+  const raw = read(env, 'API_KEYS');
+  if (raw === undefined) {
+    if (production) throw new ConfigError('API_KEYS must be set in production (NODE_ENV=production), e.g. client:web-shop=<key>,manager:maria=<key>,operator:ops=<key>');
+    return { apiKeys: parseApiKeys(DEV_API_KEYS, false), usingDevDefaults: true };
+  }
+  return { apiKeys: parseApiKeys(raw, production), usingDevDefaults: false };
+}
+
+/** WORKER_ROLES (or a worker's `--only=`): a comma-separated subset of the task queues. */
+export function parseWorkerRoles(raw: string | undefined, name = 'WORKER_ROLES'): WorkerRole[] {
+  if (raw === undefined || raw.trim() === '') return [...WORKER_ROLES];
+  const roles = raw.split(',').map((role) => role.trim()).filter(Boolean);
+  const unknown = roles.filter((role) => !WORKER_ROLES.includes(role as WorkerRole));
+  if (unknown.length > 0 || roles.length === 0) {
+    throw new ConfigError(`${name}: unknown worker role(s) ${unknown.join(', ') || '(none given)'}; choose from ${WORKER_ROLES.join(', ')}`);
+  }
+  return [...new Set(roles)] as WorkerRole[];
+}
+
+/** host:port, or [ipv6]:port. */
+function temporalAddress(env: NodeJS.ProcessEnv): string | undefined {
+  const raw = read(env, 'TEMPORAL_ADDRESS');
+  if (raw === undefined) return undefined;
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(raw.trim());
+  if (!match || Number(match[2]) < 1 || Number(match[2]) > 65_535) {
+    throw new ConfigError(`TEMPORAL_ADDRESS must be host:port, e.g. temporal:7233 or my-ns.a1b2c.tmprl.cloud:7233, got "${raw}"`);
+  }
+  return raw.trim();
+}
+
+function tlsSource(env: NodeJS.ProcessEnv, base: string): TlsSource | undefined {
+  const path = read(env, `${base}_PATH`);
+  const data = read(env, `${base}_DATA`);
+  if (path !== undefined && data !== undefined) throw new ConfigError(`set ${base}_PATH or ${base}_DATA, not both`);
+  if (path !== undefined) return { variable: `${base}_PATH`, path };
+  if (data !== undefined) {
+    if (!data.includes('-----BEGIN')) throw new ConfigError(`${base}_DATA must be PEM data (-----BEGIN …)`);
+    return { variable: `${base}_DATA`, data };
+  }
+  return undefined;
+}
+
+/**
+ * The Temporal connection, by the SDKs' environment-configuration conventions: TEMPORAL_ADDRESS,
+ * TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_{CLIENT_CERT,CLIENT_KEY,SERVER_CA_CERT}_{PATH,DATA},
+ * TEMPORAL_TLS_SERVER_NAME and TEMPORAL_GRPC_META_<NAME>. Profiles from a TOML file are not read: this service
+ * takes its whole configuration from its environment.
+ */
+function temporal(env: NodeJS.ProcessEnv): Config['temporal'] {
+  for (const name of ['TEMPORAL_CONFIG_FILE', 'TEMPORAL_PROFILE']) {
+    if (read(env, name) !== undefined) {
+      throw new ConfigError(`${name} is not supported: set TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY and TEMPORAL_TLS_* instead`);
+    }
+  }
+  const address = temporalAddress(env);
+  const namespace = read(env, 'TEMPORAL_NAMESPACE') ?? 'default';
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/.test(namespace)) throw new ConfigError(`TEMPORAL_NAMESPACE must be a namespace name, got "${namespace}"`);
+  const apiKey = read(env, 'TEMPORAL_API_KEY');
+  if (apiKey !== undefined && /\s/.test(apiKey)) throw new ConfigError('TEMPORAL_API_KEY must not contain whitespace');
+  const tls: TemporalTlsConfig = {
+    enabled: boolean(env, 'TEMPORAL_TLS'),
+    serverName: read(env, 'TEMPORAL_TLS_SERVER_NAME'),
+    serverCaCert: tlsSource(env, 'TEMPORAL_TLS_SERVER_CA_CERT'),
+    clientCert: tlsSource(env, 'TEMPORAL_TLS_CLIENT_CERT'),
+    clientKey: tlsSource(env, 'TEMPORAL_TLS_CLIENT_KEY'),
+  };
+  if (!tls.clientCert !== !tls.clientKey) {
+    throw new ConfigError('TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_* go together (mTLS needs both)');
+  }
+  const tlsSettings = [tls.serverName, tls.serverCaCert, tls.clientCert].some((setting) => setting !== undefined);
+  if (tls.enabled === false && tlsSettings) throw new ConfigError('TEMPORAL_TLS=false contradicts the TEMPORAL_TLS_* certificate settings');
+  const grpcMeta: Record<string, string> = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('TEMPORAL_GRPC_META_') || !value) continue;
+    const header = name.slice('TEMPORAL_GRPC_META_'.length).toLowerCase().replaceAll('_', '-');
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(header)) throw new ConfigError(`${name} does not name a valid gRPC header`);
+    grpcMeta[header] = value;
+  }
+  if (!address && (apiKey !== undefined || tls.enabled || tlsSettings || Object.keys(grpcMeta).length > 0)) {
+    throw new ConfigError('TEMPORAL_API_KEY, TEMPORAL_TLS* and TEMPORAL_GRPC_META_* need TEMPORAL_ADDRESS (without it, `npm start` runs a local dev server)');
+  }
+  return {
+    address,
+    namespace,
+    uiUrl: url(env, 'TEMPORAL_UI_URL', undefined, ['http:', 'https:']),
+    apiKey,
+    tls,
+    grpcMeta,
+    searchAttributes: oneOf(env, 'REGISTER_SEARCH_ATTRIBUTES', ['auto', 'required', 'off'] as const, 'auto'),
+  };
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const port = integer(env, 'PORT', 3000);
-  const host = env.HOST ?? '127.0.0.1';
-  const publicUrl = (env.PUBLIC_URL ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`).replace(/\/$/, '');
-  const provider = env.PAYMENT_PROVIDER ?? 'sandbox';
-  if (provider !== 'sandbox' && provider !== 'external') {
-    throw new ConfigError(`PAYMENT_PROVIDER must be "sandbox" or "external", got "${provider}"`);
+  const production = read(env, 'NODE_ENV') === 'production';
+  if (read(env, 'MANAGER_TOKEN') !== undefined) {
+    throw new ConfigError('MANAGER_TOKEN is no longer read: give managers keys in API_KEYS instead (manager:<name>=<key>)');
   }
+  const faultInjection = read(env, 'FAULT_INJECTION');
+  if (production && faultInjection !== undefined) throw new ConfigError('FAULT_INJECTION must not be set in production (NODE_ENV=production)');
+
+  const apiPort = port(env, 'PORT', 3000);
+  const poolSize = integer(env, 'DB_POOL_SIZE', 10, 1, 500);
+  const host = read(env, 'HOST') ?? '127.0.0.1';
+  if (/\s|\//.test(host)) throw new ConfigError(`HOST must be a host name or IP address, got "${host}"`);
+  const publicUrl = url(env, 'PUBLIC_URL', `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${apiPort}`, ['http:', 'https:'])!;
   return {
-    temporal: {
-      address: env.TEMPORAL_ADDRESS || undefined,
-      namespace: env.TEMPORAL_NAMESPACE ?? 'default',
-      uiUrl: env.TEMPORAL_UI_URL || undefined,
-    },
+    production,
+    temporal: temporal(env),
     databaseUrls: databaseUrls(env),
-    api: { host, port, publicUrl },
+    api: { host, port: apiPort, publicUrl },
+    auth: apiKeys(env, production),
     saga: {
-      approvalThresholdCents: integer(env, 'APPROVAL_THRESHOLD_CENTS', 100_000),
+      approvalThresholdCents: integer(env, 'APPROVAL_THRESHOLD_CENTS', 100_000, 0, MAX_ORDER_TOTAL_CENTS),
       approvalTimeout: duration(env, 'APPROVAL_TIMEOUT', '24h'),
       paymentConfirmationTimeout: duration(env, 'PAYMENT_CONFIRMATION_TIMEOUT', '15m'),
       dispatchDelay: duration(env, 'DISPATCH_DELAY', '10s'),
+      paymentCheckInterval: duration(env, 'PAYMENT_CHECK_INTERVAL', '30s'),
     },
     payments: {
-      provider,
-      webhookSecret: env.PAYMENT_WEBHOOK_SECRET ?? 'dev-webhook-secret',
-      callbackUrl: env.PAYMENT_CALLBACK_URL ?? `${publicUrl}/payments/callback`,
-      sandboxConfirmDelayMs: integer(env, 'SANDBOX_CONFIRM_DELAY_MS', 1000),
+      provider: oneOf(env, 'PAYMENT_PROVIDER', ['sandbox', 'external'] as const, 'sandbox'),
+      webhookSecret: secret(env, 'PAYMENT_WEBHOOK_SECRET', DEV_WEBHOOK_SECRET, production),
+      callbackUrl: url(env, 'PAYMENT_CALLBACK_URL', `${publicUrl}/payments/callback`, ['http:', 'https:'])!,
+      providerUrl: url(env, 'PAYMENT_PROVIDER_URL', undefined, ['http:', 'https:']),
+      providerApiKey: secret(env, 'PAYMENT_PROVIDER_API_KEY', DEV_PROVIDER_API_KEY, production),
+      sandboxConfirmDelayMs:
+        read(env, 'SANDBOX_CONFIRM_DELAY_MS') === 'off' ? 'off' : integer(env, 'SANDBOX_CONFIRM_DELAY_MS', 1000, 0, 3_600_000),
     },
-    managerToken: env.MANAGER_TOKEN ?? 'dev-manager-token',
-    faultInjection: env.FAULT_INJECTION || undefined,
+    workerRoles: parseWorkerRoles(read(env, 'WORKER_ROLES')),
+    workers: {
+      poolSize,
+      activityConcurrency: integer(env, 'ACTIVITY_CONCURRENCY', poolSize, 1, 5_000),
+      unexpectedErrorMaxAttempts: integer(env, 'UNEXPECTED_ERROR_MAX_ATTEMPTS', 5, 1, 1_000),
+    },
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS),
+    localStack: {
+      postgresPort: port(env, 'EMBEDDED_POSTGRES_PORT', 54329),
+      temporalPort: port(env, 'TEMPORAL_DEV_PORT', 7233),
+      temporalUiPort: port(env, 'TEMPORAL_UI_PORT', 8233),
+      providerPort: port(env, 'PROVIDER_PORT', 3100),
+    },
+    faultInjection,
   };
 }

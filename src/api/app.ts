@@ -1,19 +1,29 @@
 // The HTTP API: starts order sagas, answers their state, relays a manager's decision, a customer's
-// cancellation and the payment provider's confirmation to them, and serves the catalog and customer credit.
+// cancellation, an operator's resolution and the payment provider's confirmation to them, and serves the
+// catalog and customer credit.
+//
+// Who may do what (API keys from API_KEYS, src/api/auth.ts):
+//   client    place orders; read and cancel its own orders (another client's order is a 404, as if unknown)
+//   manager   read any order; approve, reject or cancel any order; read customer credit
+//   operator  read any order; resolve a saga in NEEDS_ATTENTION; read customer credit
+// GET /health needs no key; POST /payments/callback is authenticated by its HMAC signature instead.
 import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import express, { type Request, type RequestHandler } from 'express';
 import type { Config } from '../config';
+import { MAX_ORDER_TOTAL_CENTS } from '../domain';
 import { getProduct, listProducts } from '../activities/inventory/catalog';
 import type { InventoryDb } from '../activities/inventory/db';
 import type { OrdersDb } from '../activities/orders/db';
-import { findOrder } from '../activities/orders/read-model';
+import { findOrder, type OrderRecord } from '../activities/orders/read-model';
 import { getCustomer, listCustomers } from '../activities/payments/customers';
 import type { PaymentsDb } from '../activities/payments/db';
 import { isValidSignature, SIGNATURE_HEADER } from '../activities/payments/provider';
 import type { ShippingDb } from '../activities/shipping/db';
-import { approveOrder, cancelOrder, rejectOrder, type OrderState } from '../workflows/definitions';
-import { badRequest, conflict, errorHandler, HttpError, isTemporalUnavailable, notFound } from './errors';
-import { orderIdForKey, type OrderWorkflows } from './order-workflows';
+import { approveOrder, cancelOrder, rejectOrder, resolveAttention, TERMINAL_STATUSES, type OrderState, type OrderStatus } from '../workflows/definitions';
+import { allow, authenticate, callerOf, maySee, type Caller } from './auth';
+import { badRequest, conflict, errorHandler, forbidden, grpcCode, HttpError, isTemporalUnavailable, notFound, outcomeUnknown, OutcomeUnknownError } from './errors';
+import { orderIdForKey, requestFingerprint, type Execution, type OrderWorkflows } from './order-workflows';
 import {
   cancelSchema,
   idempotencyKeySchema,
@@ -22,23 +32,26 @@ import {
   parse,
   paymentCallbackSchema,
   placeOrderSchema,
+  resolveAttentionSchema,
   waitSchema,
 } from './validation';
 
 export interface ApiDependencies {
   workflows: OrderWorkflows;
   databases: { orders: OrdersDb; inventory: InventoryDb; payments: PaymentsDb; shipping: ShippingDb };
-  config: Pick<Config, 'managerToken' | 'payments' | 'temporal'>;
+  config: Pick<Config, 'auth' | 'payments' | 'temporal'>;
   log?: (line: string) => void;
 }
 
 const JSON_LIMIT = '32kb';
+const GRPC_NOT_FOUND = 5;
+
+const hasBody = (req: Request) => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 
 /** Routes that read a JSON body insist on being sent one, so a form post or plain text is a clear 415. */
 const jsonBody = (options: { optional?: boolean } = {}): RequestHandler[] => [
   (req, _res, next) => {
-    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
-    if (!hasBody && options.optional) return next();
+    if (!hasBody(req) && options.optional) return next();
     if (!req.is('application/json')) {
       return next(new HttpError(415, 'unsupported_media_type', 'send the body as application/json', [{ field: 'content-type', message: 'must be application/json' }]));
     }
@@ -46,6 +59,17 @@ const jsonBody = (options: { optional?: boolean } = {}): RequestHandler[] => [
   },
   express.json({ limit: JSON_LIMIT, strict: false }),
 ];
+
+/** An optional body: absent is `{}`; anything sent, JSON `null` included, must pass the schema. */
+const optionalBody = (req: Request): unknown => (req.body === undefined ? {} : req.body);
+
+const isClosed = (status: OrderRecord['status'] | OrderStatus) => (TERMINAL_STATUSES as readonly string[]).includes(status);
+
+/** What a record shows callers: the fingerprint is an internal check, not part of the order. */
+function publicRecord(record: OrderRecord) {
+  const { requestFingerprint: _fingerprint, ...rest } = record;
+  return rest;
+}
 
 export function createApp(deps: ApiDependencies): express.Express {
   const { workflows, databases, config } = deps;
@@ -60,144 +84,9 @@ export function createApp(deps: ApiDependencies): express.Express {
   });
 
   const orderIdParam = (req: Request) => parse(orderIdSchema, req.params.orderId, 'orderId');
+  const unknownOrder = (orderId: string) => notFound(`order ${orderId} not found`);
 
-  /**
-   * The order as the saga sees it while it runs; once it has closed, as the orders database recorded it.
-   * If Temporal cannot answer, the orders database still can (its status then says where the order stood).
-   */
-  async function readOrder(orderId: string) {
-    try {
-      const execution = await workflows.executionState(orderId);
-      if (execution === 'RUNNING') return { ...(await workflows.status(orderId)), source: 'workflow' as const };
-    } catch (error) {
-      if (!isTemporalUnavailable(error)) throw error;
-    }
-    const record = await findOrder(databases.orders, orderId);
-    if (!record) throw notFound(`order ${orderId} not found`);
-    return { ...record, source: 'orders-db' as const };
-  }
-
-  app.post('/orders', ...jsonBody(), async (req, res) => {
-    const order = parse(placeOrderSchema, req.body);
-    const wait = req.query.wait === undefined ? 0 : parse(waitSchema, req.query.wait, 'wait');
-    const keyHeader = req.get('idempotency-key');
-    const idempotencyKey = keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
-    const orderId = idempotencyKey ? orderIdForKey(idempotencyKey) : `ord_${randomUUID().replaceAll('-', '')}`;
-
-    if (idempotencyKey) {
-      // A replay of an order that has already ended is answered from its record, even long after Temporal
-      // has forgotten the workflow: the key never starts a second saga.
-      const record = await findOrder(databases.orders, orderId);
-      if (record && record.status !== 'PENDING') {
-        res.set('Idempotent-Replayed', 'true').status(200).json({ ...record, source: 'orders-db', links: orderLinks(orderId) });
-        return;
-      }
-    }
-
-    // Refuse what the saga would refuse anyway, while the caller can still fix the request.
-    const [customer, products] = await Promise.all([
-      getCustomer(databases.payments, order.customerId),
-      Promise.all(order.lines.map((line) => getProduct(databases.inventory, line.sku))),
-    ]);
-    const fields = [
-      ...(customer ? [] : [{ field: 'customerId', message: `unknown customer ${order.customerId}` }]),
-      ...order.lines.flatMap((line, i) => (products[i] ? [] : [{ field: `lines[${i}].sku`, message: `unknown SKU ${line.sku}` }])),
-    ];
-    if (fields.length > 0) throw badRequest(fields.map((f) => `${f.field}: ${f.message}`).join('; '), fields);
-
-    const { started } = await workflows.start({ orderId, ...order });
-    if (!started) res.set('Idempotent-Replayed', 'true');
-    const outcome = await workflows.waitForOutcome(orderId, wait);
-    if (outcome) {
-      res.status(200).json({ ...outcome, source: 'workflow', links: orderLinks(orderId) });
-      return;
-    }
-    res
-      .status(202)
-      .location(`/orders/${orderId}`)
-      .json({ orderId, status: 'PENDING', statusUrl: `/orders/${orderId}`, links: orderLinks(orderId) });
-  });
-
-  app.get('/orders/:orderId', async (req, res) => {
-    const orderId = orderIdParam(req);
-    res.json({ ...(await readOrder(orderId)), links: orderLinks(orderId) });
-  });
-
-  /** Messages go to running sagas only; for a closed or unknown order, says which (409 or 404). */
-  async function mustBeRunning(orderId: string): Promise<void> {
-    if ((await workflows.executionState(orderId)) === 'RUNNING') return;
-    const record = await findOrder(databases.orders, orderId);
-    if (!record) throw notFound(`order ${orderId} not found`);
-    throw conflict(`order ${orderId} is ${record.status}`);
-  }
-
-  async function updateRunningOrder<Arg>(
-    orderId: string,
-    update: Parameters<OrderWorkflows['update']>[1],
-    arg: Arg,
-  ): Promise<OrderState> {
-    await mustBeRunning(orderId);
-    return workflows.update(orderId, update as never, arg);
-  }
-
-  app.post('/orders/:orderId/cancel', ...jsonBody({ optional: true }), async (req, res) => {
-    const orderId = orderIdParam(req);
-    const { reason } = parse(cancelSchema, req.body ?? {});
-    const state = await updateRunningOrder(orderId, cancelOrder, { reason: reason ?? 'cancelled by request' });
-    res.status(202).json({ ...state, links: orderLinks(orderId) });
-  });
-
-  const requireManager: RequestHandler = (req, _res, next) => {
-    const header = req.get('authorization') ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice('Bearer '.length) : undefined;
-    if (token !== config.managerToken) return next(new HttpError(401, 'unauthorized', 'a manager token is required (Authorization: Bearer <token>)'));
-    next();
-  };
-
-  for (const [action, update] of [['approve', approveOrder], ['reject', rejectOrder]] as const) {
-    app.post(`/orders/:orderId/${action}`, requireManager, ...jsonBody(), async (req, res) => {
-      const orderId = orderIdParam(req);
-      const decision = parse(managerDecisionSchema, req.body);
-      res.json({ ...(await updateRunningOrder(orderId, update, decision)), links: orderLinks(orderId) });
-    });
-  }
-
-  // The payment provider's confirmation. Only a body signed with the shared secret is accepted.
-  app.post('/payments/callback', express.raw({ type: () => true, limit: JSON_LIMIT }), async (req, res) => {
-    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    if (!isValidSignature(config.payments.webhookSecret, raw, req.get(SIGNATURE_HEADER))) {
-      throw new HttpError(401, 'invalid_signature', `missing or invalid ${SIGNATURE_HEADER} header`);
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
-    }
-    const callback = parse(paymentCallbackSchema, body);
-    await mustBeRunning(callback.orderId);
-    await workflows.confirmPayment(callback.orderId, { providerRef: callback.providerRef, outcome: callback.outcome, reason: callback.reason });
-    res.status(202).json({ accepted: true });
-  });
-
-  app.get('/catalog', async (_req, res) => {
-    res.json({ products: await listProducts(databases.inventory) });
-  });
-  app.get('/catalog/:sku', async (req, res) => {
-    const sku = parse(orderIdSchema, req.params.sku, 'sku');
-    const product = await getProduct(databases.inventory, sku);
-    if (!product) throw notFound(`SKU ${sku} not found`);
-    res.json(product);
-  });
-  app.get('/customers', async (_req, res) => {
-    res.json({ customers: await listCustomers(databases.payments) });
-  });
-  app.get('/customers/:customerId', async (req, res) => {
-    const customerId = parse(orderIdSchema, req.params.customerId, 'customerId');
-    const customer = await getCustomer(databases.payments, customerId);
-    if (!customer) throw notFound(`customer ${customerId} not found`);
-    res.json(customer);
-  });
+  // --- unauthenticated: health checks and the payment provider's signed callback ----------------------------
 
   app.get('/health', async (_req, res) => {
     const check = (probe: Promise<unknown>) =>
@@ -214,7 +103,235 @@ export function createApp(deps: ApiDependencies): express.Express {
     res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'degraded', temporal, databases: databasesStatus });
   });
 
+  // The payment provider's confirmation. Only a body signed with the shared secret is accepted.
+  app.post('/payments/callback', express.raw({ type: () => true, limit: JSON_LIMIT }), async (req, res) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!isValidSignature(config.payments.webhookSecret, raw, req.get(SIGNATURE_HEADER))) {
+      throw new HttpError(401, 'invalid_signature', `missing or invalid ${SIGNATURE_HEADER} header`);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
+    }
+    const callback = parse(paymentCallbackSchema, body);
+    await mustBeRunning(callback.orderId, undefined);
+    try {
+      await workflows.confirmPayment(callback.orderId, { providerRef: callback.providerRef, outcome: callback.outcome, reason: callback.reason });
+    } catch (error) {
+      throw await explainFailedMessage(callback.orderId, undefined, error, 'send the same callback again: the saga takes only the first answer');
+    }
+    res.status(202).json({ accepted: true });
+  });
+
+  // --- everything else needs an API key ---------------------------------------------------------------------
+
+  app.use(authenticate(config.auth.apiKeys));
+
+  /**
+   * The order as the saga sees it while it runs (with any step that keeps failing); once it has closed, as the
+   * orders database recorded it. If Temporal cannot answer, the orders database still can (its status then says
+   * where the order stood). A client sees only its own orders: any other is "not found".
+   */
+  async function readOrder(orderId: string, caller: Caller) {
+    let execution: Execution | undefined;
+    let unavailable: unknown;
+    try {
+      execution = await workflows.inspect(orderId);
+      if (execution.state === 'RUNNING') {
+        const state = await workflows.status(orderId);
+        if (!maySee(caller, execution.clientId ?? state.clientId)) throw unknownOrder(orderId);
+        return { ...state, retryingActivities: execution.retryingActivities, source: 'workflow' as const };
+      }
+    } catch (error) {
+      if (!isTemporalUnavailable(error)) throw error;
+      unavailable = error;
+    }
+    const record = await findOrder(databases.orders, orderId);
+    if (!record) {
+      // Temporal could not answer and the database has no row (yet): whether the order exists is unknown now.
+      if (unavailable) throw unavailable;
+      throw unknownOrder(orderId);
+    }
+    if (!maySee(caller, record.clientId ?? execution?.clientId)) throw unknownOrder(orderId);
+    return { ...publicRecord(record), source: 'orders-db' as const };
+  }
+
+  /**
+   * Messages go to running sagas only; for a closed or unknown order, says which (409 or 404). A client may only
+   * address its own orders (`caller` undefined: the payment provider, checked by signature).
+   */
+  async function mustBeRunning(orderId: string, caller: Caller | undefined): Promise<void> {
+    const execution = await workflows.inspect(orderId);
+    if (execution.state === 'RUNNING') {
+      if (caller && !maySee(caller, execution.clientId)) throw unknownOrder(orderId);
+      return;
+    }
+    throw await closedOrUnknown(orderId, caller, execution);
+  }
+
+  async function closedOrUnknown(orderId: string, caller: Caller | undefined, execution?: Execution): Promise<HttpError> {
+    const record = await findOrder(databases.orders, orderId);
+    if (!record || (caller && !maySee(caller, record.clientId ?? execution?.clientId))) return unknownOrder(orderId);
+    return conflict(`order ${orderId} is ${record.status}`);
+  }
+
+  /**
+   * A message whose check passed but which failed: the saga may have ended in between (409/404, never a 500),
+   * or the message may or may not have arrived (504 outcome_unknown).
+   */
+  async function explainFailedMessage(orderId: string, caller: Caller | undefined, error: unknown, advice: string): Promise<unknown> {
+    if (error instanceof OutcomeUnknownError) return outcomeUnknown(error, advice);
+    if (error instanceof WorkflowNotFoundError || grpcCode(error) === GRPC_NOT_FOUND) return closedOrUnknown(orderId, caller);
+    return error;
+  }
+
+  async function updateRunningOrder<Arg>(
+    orderId: string,
+    caller: Caller,
+    update: Parameters<OrderWorkflows['update']>[1],
+    arg: Arg,
+    advice: string,
+  ): Promise<OrderState> {
+    await mustBeRunning(orderId, caller);
+    try {
+      return await workflows.update(orderId, update as never, arg);
+    } catch (error) {
+      throw await explainFailedMessage(orderId, caller, error, advice);
+    }
+  }
+
+  app.post('/orders', allow('client'), ...jsonBody(), async (req, res) => {
+    const caller = callerOf(res);
+    const order = parse(placeOrderSchema, req.body);
+    const wait = req.query.wait === undefined ? 0 : parse(waitSchema, req.query.wait, 'wait');
+    const keyHeader = req.get('idempotency-key');
+    const idempotencyKey = keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
+    const orderId = idempotencyKey
+      ? orderIdForKey({ clientId: caller.principal, customerId: order.customerId }, idempotencyKey)
+      : `ord_${randomUUID().replaceAll('-', '')}`;
+
+    if (idempotencyKey) {
+      // A replay of an order that has already ended is answered from its record, even long after Temporal has
+      // forgotten the workflow: the key never starts a second saga. It must be the same request, as for a
+      // running saga (orders recorded before fingerprints were stored are compared by their lines).
+      const record = await findOrder(databases.orders, orderId);
+      if (record && isClosed(record.status)) {
+        const recorded = record.requestFingerprint ?? requestFingerprint(record);
+        if (recorded !== requestFingerprint(order) || (record.clientId !== null && record.clientId !== caller.principal)) {
+          throw conflict('this Idempotency-Key was already used for a different order');
+        }
+        res.set('Idempotent-Replayed', 'true').status(200).json({ ...publicRecord(record), source: 'orders-db', links: orderLinks(orderId) });
+        return;
+      }
+    }
+
+    // Refuse what the saga would refuse anyway, while the caller can still fix the request.
+    const [customer, products] = await Promise.all([
+      getCustomer(databases.payments, order.customerId),
+      Promise.all(order.lines.map((line) => getProduct(databases.inventory, line.sku))),
+    ]);
+    const fields = [
+      ...(customer ? [] : [{ field: 'customerId', message: `unknown customer ${order.customerId}` }]),
+      ...order.lines.flatMap((line, i) => (products[i] ? [] : [{ field: `lines[${i}].sku`, message: `unknown SKU ${line.sku}` }])),
+    ];
+    if (fields.length === 0) {
+      const total = order.lines.reduce((sum, line, i) => sum + line.quantity * products[i]!.priceCents, 0);
+      if (total > MAX_ORDER_TOTAL_CENTS) {
+        fields.push({ field: 'lines', message: `the order's total, ${total} cents at current prices, is above the maximum of ${MAX_ORDER_TOTAL_CENTS} cents` });
+      }
+    }
+    if (fields.length > 0) throw badRequest(fields.map((f) => `${f.field}: ${f.message}`).join('; '), fields);
+
+    let started: boolean;
+    try {
+      ({ started } = await workflows.start({ orderId, ...order, clientId: caller.principal }));
+    } catch (error) {
+      if (!(error instanceof OutcomeUnknownError)) throw error;
+      throw outcomeUnknown(
+        error,
+        idempotencyKey
+          ? 'Sending the same request again with the same Idempotency-Key is safe: it never places a second order.'
+          : 'This request had no Idempotency-Key: sending it again may place a second order. Send an Idempotency-Key with every order.',
+      );
+    }
+    if (!started) res.set('Idempotent-Replayed', 'true');
+    const outcome = await workflows.waitForOutcome(orderId, wait);
+    if (outcome) {
+      res.status(200).json({ ...outcome, source: 'workflow', links: orderLinks(orderId) });
+      return;
+    }
+    res
+      .status(202)
+      .location(`/orders/${orderId}`)
+      .json({ orderId, status: 'PENDING', statusUrl: `/orders/${orderId}`, links: orderLinks(orderId) });
+  });
+
+  app.get('/orders/:orderId', async (req, res) => {
+    const orderId = orderIdParam(req);
+    res.json({ ...(await readOrder(orderId, callerOf(res))), links: orderLinks(orderId) });
+  });
+
+  app.post('/orders/:orderId/cancel', allow('client', 'manager'), ...jsonBody({ optional: true }), async (req, res) => {
+    const orderId = orderIdParam(req);
+    const { reason } = parse(cancelSchema, optionalBody(req));
+    const state = await updateRunningOrder(orderId, callerOf(res), cancelOrder, { reason: reason ?? 'cancelled by request' }, 'Cancelling again is safe.');
+    res.status(202).json({ ...state, links: orderLinks(orderId) });
+  });
+
+  /** A body may name the person acting, but only as the one the API key says: it is recorded from the key. */
+  function actingAs(caller: Caller, field: 'manager' | 'operator', named: string | undefined): string {
+    if (named !== undefined && named !== caller.principal) {
+      throw forbidden(`${field} must be you (${caller.principal}) or be left out`, [{ field, message: `must be ${caller.principal}` }]);
+    }
+    return caller.principal;
+  }
+
+  for (const [action, update] of [['approve', approveOrder], ['reject', rejectOrder]] as const) {
+    app.post(`/orders/:orderId/${action}`, allow('manager'), ...jsonBody({ optional: true }), async (req, res) => {
+      const caller = callerOf(res);
+      const orderId = orderIdParam(req);
+      const body = parse(managerDecisionSchema, optionalBody(req));
+      const decision = { manager: actingAs(caller, 'manager', body.manager), ...(body.note === undefined ? {} : { note: body.note }) };
+      const state = await updateRunningOrder(orderId, caller, update, decision, 'Sending the same decision again is safe: a second decision is refused (409) once one is taken.');
+      res.json({ ...state, links: orderLinks(orderId) });
+    });
+  }
+
+  // An operator's decision for a saga that stopped in NEEDS_ATTENTION (see `attention.allowedActions`).
+  app.post('/orders/:orderId/resolve', allow('operator'), ...jsonBody(), async (req, res) => {
+    const caller = callerOf(res);
+    const orderId = orderIdParam(req);
+    const body = parse(resolveAttentionSchema, req.body);
+    const resolution = { action: body.action, operator: actingAs(caller, 'operator', body.operator), ...(body.note === undefined ? {} : { note: body.note }) };
+    const state = await updateRunningOrder(orderId, caller, resolveAttention, resolution, 'Check the order before resolving again.');
+    res.json({ ...state, links: orderLinks(orderId) });
+  });
+
+  app.get('/catalog', async (_req, res) => {
+    res.json({ products: await listProducts(databases.inventory) });
+  });
+  app.get('/catalog/:sku', async (req, res) => {
+    const sku = parse(orderIdSchema, req.params.sku, 'sku');
+    const product = await getProduct(databases.inventory, sku);
+    if (!product) throw notFound(`SKU ${sku} not found`);
+    res.json(product);
+  });
+
+  // Customer credit is for staff: a client application does not see every customer's credit.
+  app.get('/customers', allow('manager', 'operator'), async (_req, res) => {
+    res.json({ customers: await listCustomers(databases.payments) });
+  });
+  app.get('/customers/:customerId', allow('manager', 'operator'), async (req, res) => {
+    const customerId = parse(orderIdSchema, req.params.customerId, 'customerId');
+    const customer = await getCustomer(databases.payments, customerId);
+    if (!customer) throw notFound(`customer ${customerId} not found`);
+    res.json(customer);
+  });
+
   app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
   app.use(errorHandler(log));
   return app;
 }
+

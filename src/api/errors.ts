@@ -1,5 +1,7 @@
 // How failures become HTTP answers: always a JSON body `{ error: { code, message, fields? } }`, never a
-// stack trace. Temporal being unreachable is a 503 the caller can retry; nothing was half-written.
+// stack trace. Temporal being unreachable is a 503 the caller can retry, and nothing was written; a write whose
+// answer was lost on the way (a timeout after the request reached Temporal) is a 504 `outcome_unknown`, which
+// says where to look, because the write may have taken effect.
 import { isGrpcServiceError, ServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler } from 'express';
 
@@ -14,17 +16,48 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly fields?: FieldError[],
+    /** More members of the error object, e.g. `orderId` and `statusUrl` of an outcome_unknown answer. */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
+  }
+}
+
+/**
+ * A start, update or signal that reached Temporal (or may have) but whose answer never came: it may have taken
+ * effect. Raised by OrderWorkflows; answered 504 with the order id and where to check it.
+ */
+export class OutcomeUnknownError extends Error {
+  override name = 'OutcomeUnknownError';
+  constructor(
+    readonly orderId: string,
+    /** What was asked, e.g. `start of the order saga` or `cancelOrder update`. */
+    readonly operation: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`the ${operation} for order ${orderId} reached the workflow service but its answer did not come back in time`, options);
   }
 }
 
 export const badRequest = (message: string, fields?: FieldError[]) => new HttpError(400, 'validation_failed', message, fields);
 export const notFound = (message: string) => new HttpError(404, 'not_found', message);
 export const conflict = (message: string) => new HttpError(409, 'conflict', message);
+export const forbidden = (message: string, fields?: FieldError[]) => new HttpError(403, 'forbidden', message, fields);
+
+export function outcomeUnknown(error: OutcomeUnknownError, advice = ''): HttpError {
+  const statusUrl = `/orders/${error.orderId}`;
+  return new HttpError(
+    504,
+    'outcome_unknown',
+    `the workflow service did not answer in time: the ${error.operation} may or may not have taken effect. ` +
+      `Do not assume it failed: check GET ${statusUrl} before trying again.${advice ? ` ${advice}` : ''}`,
+    undefined,
+    { orderId: error.orderId, statusUrl },
+  );
+}
 
 /** The gRPC status of a Temporal client error, looking through the client's wrappers. */
-function grpcCode(error: unknown): number | undefined {
+export function grpcCode(error: unknown): number | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
     if (isGrpcServiceError(current)) return current.code;
     current = (current as { cause?: unknown }).cause;
@@ -77,6 +110,7 @@ export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
       const [status, code, message] = BODY_ERRORS[error.type];
       http = new HttpError(status, code, message, [{ field: 'body', message }]);
     }
+    else if (error instanceof OutcomeUnknownError) http = outcomeUnknown(error);
     else if (isTemporalUnavailable(error)) http = temporalUnavailable();
     else if (isDatabaseUnavailable(error)) http = new HttpError(503, 'database_unavailable', 'a service database is unreachable; nothing was changed, retry later');
     else {
@@ -84,6 +118,7 @@ export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
       http = new HttpError(500, 'internal_error', 'internal error');
     }
     if (res.headersSent) return;
-    res.status(http.status).json({ error: { code: http.code, message: http.message, ...(http.fields ? { fields: http.fields } : {}) } });
+    if (http.status === 401) res.set('WWW-Authenticate', 'Bearer realm="order-api"');
+    res.status(http.status).json({ error: { code: http.code, message: http.message, ...(http.fields ? { fields: http.fields } : {}), ...http.details } });
   };
 }

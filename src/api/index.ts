@@ -1,20 +1,26 @@
 // `npm run api`: the HTTP API alone, against configured databases and Temporal (see docker-compose.yml).
-import { loadConfig } from '../config';
+import { ConfigError, loadConfig } from '../config';
+import { describeTemporalConnection, temporalConnectionOptions } from '../temporal-connection';
 import { startApiServer } from './server';
 
 async function main() {
   const config = loadConfig();
   if (!config.temporal.address || !config.databaseUrls) {
-    throw new Error('set TEMPORAL_ADDRESS and the four *_DATABASE_URL variables, or use `npm start`, which runs everything');
+    throw new ConfigError('set TEMPORAL_ADDRESS and the four *_DATABASE_URL variables, or use `npm start`, which runs everything');
+  }
+  // Reads the TLS files now: a missing certificate stops the process at start, naming its variable.
+  const temporal = describeTemporalConnection(temporalConnectionOptions(config.temporal));
+  if (config.auth.usingDevDefaults) {
+    console.warn('api: WARNING: API_KEYS is not set; using the development keys (see README). Never in production.');
   }
   const api = await startApiServer({ config, databaseUrls: config.databaseUrls, temporalAddress: config.temporal.address });
-  console.log(`api: listening on ${api.url}`);
+  console.log(`api: listening on ${api.url} (Temporal ${temporal})`);
   const stop = () => void api.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 }
 
 main().catch((error) => {
-  console.error(error);
-  process.exit(1);
+  console.error(error instanceof ConfigError ? `api: configuration error: ${error.message}` : error);
+  process.exit(error instanceof ConfigError ? 2 : 1);
 });

@@ -6,23 +6,35 @@ import { connectInventoryDb } from '../activities/inventory/db';
 import { connectOrdersDb } from '../activities/orders/db';
 import { connectPaymentsDb } from '../activities/payments/db';
 import { connectShippingDb } from '../activities/shipping/db';
+import { temporalConnectionOptions } from '../temporal-connection';
 import { createApp } from './app';
 import { OrderWorkflows } from './order-workflows';
+import { apiConnectionInterceptors } from './temporal-delivery';
 
 export interface ApiServer {
   url: string;
   close(): Promise<void>;
 }
 
+/**
+ * The API's Temporal connection: the configured server (TLS, API key), lazy, so that the API starts, and answers
+ * 503, while Temporal is down, and recovers when it is back; with delivery tracking, so that a write that timed
+ * out is known to have reached the server or not.
+ */
+export function apiTemporalConnection(temporal: Config['temporal'], address?: string): Connection {
+  return Connection.lazy({ ...temporalConnectionOptions(temporal, address).client, connectTimeout: '3s', interceptors: apiConnectionInterceptors() });
+}
+
 export async function startApiServer(options: {
   config: Config;
   databaseUrls: DatabaseUrls;
   temporalAddress: string;
+  /** Deadline of each Temporal call (default 5 s). */
+  rpcTimeoutMs?: number;
   log?: (line: string) => void;
 }): Promise<ApiServer> {
   const { config } = options;
-  // Lazy: the API starts, and answers 503, while Temporal is down, and recovers when it is back.
-  const connection = Connection.lazy({ address: options.temporalAddress, connectTimeout: '3s' });
+  const connection = apiTemporalConnection(config.temporal, options.temporalAddress);
   const client = new Client({ connection, namespace: config.temporal.namespace });
   const databases = {
     orders: connectOrdersDb(options.databaseUrls.orders),
@@ -30,7 +42,8 @@ export async function startApiServer(options: {
     payments: connectPaymentsDb(options.databaseUrls.payments),
     shipping: connectShippingDb(options.databaseUrls.shipping),
   };
-  const app = createApp({ workflows: new OrderWorkflows(client, config.saga), databases, config, log: options.log });
+  const workflows = new OrderWorkflows(client, config.saga, options.rpcTimeoutMs);
+  const app = createApp({ workflows, databases, config, log: options.log });
   const server = app.listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

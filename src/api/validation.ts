@@ -44,10 +44,19 @@ export const placeOrderSchema = z.strictObject(
 );
 export type PlaceOrderRequest = z.infer<typeof placeOrderSchema>;
 
-export const managerDecisionSchema = z.strictObject(
+const person = (what: string) =>
+  z.string({ error: `${what} must be a string` }).trim().min(1, `${what} must not be empty`).max(100, `${what} must be at most 100 characters`);
+const note = z.string({ error: 'note must be a string' }).max(500, 'note must be at most 500 characters').optional();
+
+/** The manager is the caller; `manager`, if sent, must name them (it is recorded from the API key). */
+export const managerDecisionSchema = z.strictObject({ manager: person('manager').optional(), note }, { error: 'the body must be a JSON object' });
+
+/** An operator's decision for a saga in NEEDS_ATTENTION; `operator`, if sent, must name the caller. */
+export const resolveAttentionSchema = z.strictObject(
   {
-    manager: z.string({ error: 'manager must be a string' }).trim().min(1, 'manager must not be empty').max(100, 'manager must be at most 100 characters'),
-    note: z.string({ error: 'note must be a string' }).max(500, 'note must be at most 500 characters').optional(),
+    action: z.enum(['retry', 'resolved-manually', 'abort'], { error: 'action must be retry, resolved-manually or abort' }),
+    operator: person('operator').optional(),
+    note,
   },
   { error: 'the body must be a JSON object' },
 );

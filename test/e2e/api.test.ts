@@ -1,36 +1,41 @@
 // End to end: the real HTTP API, a real worker, a real Temporal dev server and real PostgreSQL. The test
 // plays the payment provider, sending signed confirmations to the callback endpoint.
 import assert from 'node:assert/strict';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { auditDatabases } from '../../src/audit/auditor';
-import type { Config } from '../../src/config';
+import { connectOrdersDb, type OrdersDb } from '../../src/activities/orders/db';
+import { findOrder } from '../../src/activities/orders/read-model';
+import { orderIdForKey } from '../../src/api/order-workflows';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import type { RunningStack } from '../../src/local-stack/stack';
 import { OrderStatusAttribute } from '../../src/workflows/definitions';
 import { freePort } from '../../src/local-stack/free-port';
-import { MANAGER_TOKEN, TestStack, type Json } from '../support/stack';
+import { KEYS, PRINCIPALS, TestStack, type As, type Json } from '../support/stack';
 
 describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)', function () {
   let system: TestStack;
   let stack: RunningStack;
   let client: Client;
-  let config: Config;
+  let ordersDb: OrdersDb;
 
   before(async function () {
     system = await TestStack.start('e2e');
-    ({ stack, client, config } = system);
+    ({ stack, client } = system);
+    ordersDb = connectOrdersDb(stack.databaseUrls.orders);
   });
 
   after(async function () {
+    await ordersDb?.$disconnect();
     await system?.stop();
   });
 
-  const http = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}) => system.http(method, url, body, headers);
+  const http = (method: string, url: string, body?: unknown, headers: Record<string, string> = {}, as?: As) => system.http(method, url, body, headers, as);
   const providerCallback = (orderId: string, outcome: 'CONFIRMED' | 'DECLINED', secret?: string) => system.providerCallback(orderId, outcome, secret);
+  const providerDecides = (orderId: string, outcome: 'CONFIRMED' | 'DECLINED') => system.providerDecides(orderId, outcome);
   const waitForStatus = (orderId: string, status: string) => system.waitForStatus(orderId, status);
 
   const stockOf = async (sku: string) => (await http('GET', `/catalog/${sku}`)).body.onHand as number;
-  const creditUsedBy = async (customerId: string) => (await http('GET', `/customers/${customerId}`)).body.creditUsedCents as number;
+  const creditUsedBy = async (customerId: string) => (await http('GET', `/customers/${customerId}`, undefined, {}, 'manager')).body.creditUsedCents as number;
 
   async function placeOrder(order: Json, headers: Record<string, string> = {}, query = '') {
     const response = await http('POST', `/orders${query}`, order, headers);
@@ -48,7 +53,7 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     const waiting = await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
     assert.deepEqual(waiting.completedSteps, ['ORDER_CREATED', 'STOCK_RESERVED', 'PAYMENT_AUTHORIZED']);
     assert.equal(await stockOf('KB-001'), stockBefore - 2, 'stock is reserved while the saga runs');
-    assert.equal((await providerCallback(orderId, 'CONFIRMED')).status, 202);
+    assert.equal((await providerDecides(orderId, 'CONFIRMED')).body.status, 'AUTHORIZED');
 
     await waitForStatus(orderId, 'COMPLETED');
     await client.workflow.getHandle(orderId).result();
@@ -76,7 +81,7 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     const { orderId } = (await placeOrder({ customerId: 'cust-alice', lines: [{ sku: 'MN-003', quantity: 1 }] })).body;
     await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
     assert.equal(await creditUsedBy('cust-alice'), creditBefore + 32_900, 'the authorization holds credit');
-    assert.equal((await providerCallback(orderId, 'DECLINED')).status, 202);
+    assert.equal((await providerDecides(orderId, 'DECLINED')).body.status, 'DECLINED');
     const rejected = await waitForStatus(orderId, 'REJECTED');
     assert.match(rejected.failureReason, /declined by the provider/);
     assert.deepEqual(rejected.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
@@ -117,12 +122,18 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     const different = await http('POST', '/orders', { ...order, lines: [{ sku: 'CB-005', quantity: 4 }] }, { 'Idempotency-Key': key });
     assert.equal(different.status, 409, 'the same key with a different order is refused');
 
-    await providerCallback(orderId as string, 'CONFIRMED');
+    await waitForStatus(orderId as string, 'AWAITING_PAYMENT_CONFIRMATION');
+    await providerDecides(orderId as string, 'CONFIRMED');
     await waitForStatus(orderId as string, 'COMPLETED');
     const replay = await http('POST', '/orders', order, { 'Idempotency-Key': key });
     assert.equal(replay.status, 200);
     assert.equal(replay.body.orderId, orderId);
     assert.equal(replay.body.status, 'COMPLETED');
+    assert.equal(replay.body.requestFingerprint, undefined, 'the fingerprint is internal');
+    // Closed, the order is checked against the request as a running one is: a different body is refused.
+    const closedDifferent = await http('POST', '/orders', { ...order, lines: [{ sku: 'CB-005', quantity: 4 }] }, { 'Idempotency-Key': key });
+    assert.equal(closedDifferent.status, 409, JSON.stringify(closedDifferent.body));
+    assert.equal(closedDifferent.body.error.code, 'conflict');
   });
 
   it('waits for a manager above the approval threshold, and only a manager can approve', async function () {
@@ -130,19 +141,46 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     const waiting = await waitForStatus(orderId, 'AWAITING_APPROVAL');
     assert.equal(waiting.approvalRequired, true);
 
-    const anonymous = await http('POST', `/orders/${orderId}/approve`, { manager: 'mallory' });
+    const anonymous = await http('POST', `/orders/${orderId}/approve`, { manager: 'mallory' }, {}, 'anonymous');
     assert.equal(anonymous.status, 401);
     const wrongToken = await http('POST', `/orders/${orderId}/approve`, { manager: 'mallory' }, { authorization: 'Bearer nope' });
     assert.equal(wrongToken.status, 401);
+    const byTheClient = await http('POST', `/orders/${orderId}/approve`, {}, {}, 'client');
+    assert.equal(byTheClient.status, 403, 'a client application cannot approve its own order');
+    const byAnOperator = await http('POST', `/orders/${orderId}/approve`, {}, {}, 'operator');
+    assert.equal(byAnOperator.status, 403);
 
-    const approved = await http('POST', `/orders/${orderId}/approve`, { manager: 'maria' }, { authorization: `Bearer ${MANAGER_TOKEN}` });
+    const approved = await http('POST', `/orders/${orderId}/approve`, { manager: PRINCIPALS.manager }, { authorization: `Bearer ${KEYS.manager}` });
     assert.equal(approved.status, 200);
     await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
-    const again = await http('POST', `/orders/${orderId}/reject`, { manager: 'maria' }, { authorization: `Bearer ${MANAGER_TOKEN}` });
+    const again = await http('POST', `/orders/${orderId}/reject`, {}, {}, 'manager');
     assert.equal(again.status, 409);
-    assert.match(again.body.error.message, /not awaiting approval/);
+    assert.match(again.body.error.message, /already approved|not awaiting approval/);
     await http('POST', `/orders/${orderId}/cancel`);
     await waitForStatus(orderId, 'CANCELLED');
+  });
+
+  it('takes the first manager decision only: a second approve or reject, even at the same moment, is a 409', async function () {
+    const { orderId } = (await placeOrder({ customerId: 'cust-dave', lines: [{ sku: 'LT-004', quantity: 1 }] })).body;
+    await waitForStatus(orderId, 'AWAITING_APPROVAL');
+    const decisions = await Promise.all([
+      http('POST', `/orders/${orderId}/approve`, { note: 'fine' }, {}, 'manager'),
+      http('POST', `/orders/${orderId}/reject`, { note: 'too expensive' }, {}, 'manager'),
+      http('POST', `/orders/${orderId}/approve`, {}, {}, 'manager'),
+    ]);
+    const statuses = decisions.map((decision) => decision.status).sort();
+    assert.deepEqual(statuses, [200, 409, 409], decisions.map((decision) => decision.text).join('\n'));
+    for (const refused of decisions.filter((decision) => decision.status === 409)) assert.equal(refused.body.error.code, 'conflict');
+    const winner = decisions.find((decision) => decision.status === 200)!;
+    const approvedFirst = decisions.indexOf(winner) !== 1;
+    const state = await waitForStatus(orderId, approvedFirst ? 'AWAITING_PAYMENT_CONFIRMATION' : 'REJECTED');
+    if (!approvedFirst) assert.match(state.failureReason, /rejected by maria: too expensive/);
+    const late = await http('POST', `/orders/${orderId}/${approvedFirst ? 'reject' : 'approve'}`, {}, {}, 'manager');
+    assert.equal(late.status, 409, 'a late decision is refused too');
+    if (approvedFirst) {
+      await http('POST', `/orders/${orderId}/cancel`);
+      await waitForStatus(orderId, 'CANCELLED');
+    }
   });
 
   it('cancels through the API with compensation, and refuses to cancel a closed order', async function () {
@@ -159,6 +197,8 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     const again = await http('POST', `/orders/${orderId}/cancel`);
     assert.equal(again.status, 409);
     assert.match(again.body.error.message, /is CANCELLED/);
+    const nullBody = await http('POST', `/orders/${orderId}/cancel`, 'null', { 'content-type': 'application/json' });
+    assert.equal(nullBody.status, 400, 'a JSON null body is not "no body"');
     const late = await providerCallback(orderId, 'CONFIRMED');
     assert.equal(late.status, 409, 'a callback for a closed order is refused');
   });
@@ -178,15 +218,32 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
       ['an unexpected field', { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }], total: 1 }, 'body'],
       ['an array body', [{ customerId: 'cust-alice' }], 'body'],
     ];
+    let ordersBefore: number;
+    let workflowsBefore: number;
+    before(async function () {
+      ordersBefore = await ordersDb.order.count();
+      workflowsBefore = (await client.workflow.count()).count;
+    });
+
+    /** Nothing exists for the order this request would have created: no workflow, no orders-database row. */
+    async function assertNothingStartedFor(body: unknown, key: string) {
+      const customerId = typeof (body as Json)?.customerId === 'string' ? (body as Json).customerId : '';
+      const orderId = orderIdForKey({ clientId: PRINCIPALS.client, customerId }, key);
+      await assert.rejects(client.workflow.getHandle(orderId).describe(), WorkflowNotFoundError, `a workflow ${orderId} was started`);
+      assert.equal(await findOrder(ordersDb, orderId), undefined, `an order ${orderId} was recorded`);
+    }
+
     for (const [what, body, field] of cases) {
       it(`answers 400 naming ${field} for ${what}, and starts nothing`, async function () {
-        const response = await http('POST', '/orders', body, { 'Idempotency-Key': `bad-${what.replaceAll(' ', '-')}` });
+        const key = `bad-${what.replaceAll(' ', '-')}`;
+        const response = await http('POST', '/orders', body, { 'Idempotency-Key': key });
         assert.equal(response.status, 400, JSON.stringify(response.body));
         assert.equal(response.body.error.code, 'validation_failed');
         assert.ok(
           response.body.error.fields.some((f: Json) => f.field === field),
           `expected a field error for ${field}: ${JSON.stringify(response.body.error.fields)}`,
         );
+        await assertNothingStartedFor(body, key);
       });
     }
 
@@ -214,6 +271,13 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
       assert.equal((await providerCallback('ord_x', 'CONFIRMED', 'wrong-secret')).status, 401);
       assert.equal((await http('POST', '/payments/callback', { orderId: 'ord_x', providerRef: 'p', outcome: 'CONFIRMED' })).status, 401);
     });
+
+    it('started no workflow and recorded no order for any of the bad requests above', async function () {
+      // Visibility is eventually consistent: give a start that should not have happened time to show.
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      assert.equal(await ordersDb.order.count(), ordersBefore, 'no order row was written');
+      assert.equal((await client.workflow.count()).count, workflowsBefore, 'no workflow was started');
+    });
   });
 
   it('reports health of Temporal and every service database', async function () {
@@ -237,7 +301,7 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     let orphan: ApiServer;
     before(async function () {
       // A second API on the same databases, pointed at a port where no Temporal server listens.
-      orphan = await startApiServer({ config, databaseUrls: stack.databaseUrls, temporalAddress: `127.0.0.1:${await freePort()}` });
+      orphan = await startApiServer({ config: system.sideApiConfig(), databaseUrls: stack.databaseUrls, temporalAddress: `127.0.0.1:${await freePort()}` });
     });
     after(async function () {
       await orphan?.close();
@@ -247,7 +311,7 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
       const startedAt = Date.now();
       const response = await fetch(`${orphan.url}/orders`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.client}` },
         body: JSON.stringify({ customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }] }),
       });
       assert.equal(response.status, 503);

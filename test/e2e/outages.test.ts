@@ -6,7 +6,7 @@ import { startApiServer } from '../../src/api/server';
 import { startTemporalDevServer } from '../../src/local-stack/temporal-dev-server';
 import { freePort } from '../../src/local-stack/free-port';
 import { withClusterDown } from '../support/postgres';
-import { TestStack } from '../support/stack';
+import { KEYS, TestStack } from '../support/stack';
 
 describe('outages', function () {
   let system: TestStack;
@@ -27,7 +27,7 @@ describe('outages', function () {
 
     await withClusterDown(async () => {
       // The provider confirms while every service database is down: the saga moves on to shipping and waits.
-      assert.equal((await system.providerCallback(orderId, 'CONFIRMED')).status, 202);
+      assert.equal((await system.providerDecides(orderId, 'CONFIRMED')).body.status, 'AUTHORIZED');
       await new Promise((resolve) => setTimeout(resolve, 6_000));
       const waiting = (await system.http('GET', `/orders/${orderId}`)).body;
       assert.equal(waiting.status, 'SCHEDULING_SHIPMENT', 'the saga is retrying the step, not giving up');
@@ -47,11 +47,11 @@ describe('outages', function () {
 
   it('with Temporal down the API answers 503, and serves again once Temporal is back, without a restart', async function () {
     const port = await freePort();
-    const api = await startApiServer({ config: system.config, databaseUrls: system.stack.databaseUrls, temporalAddress: `127.0.0.1:${port}` });
+    const api = await startApiServer({ config: system.sideApiConfig(), databaseUrls: system.stack.databaseUrls, temporalAddress: `127.0.0.1:${port}` });
     const order = () =>
       fetch(`${api.url}/orders`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${KEYS.client}` },
         body: JSON.stringify({ customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }] }),
         signal: AbortSignal.timeout(30_000),
       });

@@ -1,5 +1,7 @@
 // The whole system for end-to-end suites: its own service databases on the test cluster, a Temporal dev
-// server on a free port, the workers and the API. The suite plays the payment provider (signed callbacks).
+// server on a free port, the sandbox payment provider, the workers and the API. The suite plays the bank: it tells
+// the sandbox provider to confirm or decline, and the provider sends its signed webhook as it would in production.
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +15,21 @@ import { createServiceDatabases } from './postgres';
 import { workflowBundle } from './temporal';
 
 export const WEBHOOK_SECRET = 'e2e-webhook-secret';
-export const MANAGER_TOKEN = 'e2e-manager-token';
+
+/** The API keys of the end-to-end system: two client applications, a manager and an operator. */
+export const KEYS = {
+  client: 'e2e-key-client-web-shop',
+  otherClient: 'e2e-key-client-other-shop',
+  manager: 'e2e-key-manager-maria',
+  operator: 'e2e-key-operator-ops',
+} as const;
+/** Who each key belongs to (API_KEYS' principals). */
+export const PRINCIPALS = { client: 'web-shop', otherClient: 'other-shop', manager: 'maria', operator: 'ops' } as const;
+export const API_KEYS =
+  `client:${PRINCIPALS.client}=${KEYS.client},client:${PRINCIPALS.otherClient}=${KEYS.otherClient},` +
+  `manager:${PRINCIPALS.manager}=${KEYS.manager},operator:${PRINCIPALS.operator}=${KEYS.operator}`;
+/** Whose key a request carries; `anonymous` sends none. */
+export type As = keyof typeof KEYS | 'anonymous';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Json = Record<string, any>;
@@ -37,10 +53,13 @@ export class TestStack {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), `order-saga-${prefix}-`));
     const databaseUrls = await createServiceDatabases(prefix);
     const config = loadConfig({
-      PORT: '0',
-      PAYMENT_PROVIDER: 'external',
+      // A known port rather than 0: the sandbox provider starts first and must know where to send its webhooks.
+      PORT: String(await freePort()),
+      // The sandbox provider never decides on its own here: the tests play the bank (providerDecides).
+      PAYMENT_PROVIDER: 'sandbox',
+      SANDBOX_CONFIRM_DELAY_MS: 'off',
       PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      MANAGER_TOKEN,
+      API_KEYS,
       DISPATCH_DELAY: '1s',
       ...Object.fromEntries(Object.entries(databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
       ...env,
@@ -50,11 +69,17 @@ export class TestStack {
       dataDir,
       temporalPort: await freePort(),
       temporalUiPort: 0,
+      providerPort: 0,
       workflowBundle: await workflowBundle(),
       log: () => {},
     });
     const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
     return new TestStack(stack, client, config, dataDir);
+  }
+
+  /** The system's configuration for a second API process on the side, listening on any free port. */
+  sideApiConfig(): Config {
+    return { ...this.config, api: { ...this.config.api, port: 0 } };
   }
 
   async stop(): Promise<void> {
@@ -63,38 +88,71 @@ export class TestStack {
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
-  /** One HTTP request to the API; a request that hangs fails after 15 s. */
-  async http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResponse> {
-    const response = await fetch(`${this.stack.apiUrl}${url}`, {
-      method,
-      headers: body === undefined || headers['content-type'] ? headers : { 'content-type': 'application/json', ...headers },
-      body: body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    const text = await response.text();
-    let parsed: Json = {};
-    try {
-      parsed = text ? JSON.parse(text) : {};
-    } catch {
-      parsed = { unparsable: text };
-    }
-    return { status: response.status, headers: response.headers, body: parsed, text };
+  /**
+   * One HTTP request to the API; a request that hangs fails after 15 s. It carries the client application's
+   * key (web-shop) unless `as` names another caller, or `headers` bring their own Authorization / X-API-Key.
+   */
+  async http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, as: As = 'client'): Promise<HttpResponse> {
+    return httpRequest(this.stack.apiUrl, method, url, body, headers, as);
   }
 
-  /** What the payment provider sends: a JSON body signed with the shared secret. */
+  /**
+   * The bank's decision on the order's authorization, made at the sandbox provider, which records it and then
+   * delivers its signed webhook to the API (retrying until acknowledged). Answers the provider's response.
+   */
+  async providerDecides(orderId: string, outcome: 'CONFIRMED' | 'DECLINED'): Promise<HttpResponse> {
+    const response = await httpRequest(this.stack.providerUrl, 'POST', `/v1/authorizations/${providerRefFor(orderId)}/decide`, { outcome }, {
+      authorization: `Bearer ${this.config.payments.providerApiKey}`,
+    });
+    assert.equal(response.status, 200, `the sandbox provider refused the decision: ${response.text}`);
+    return response;
+  }
+
+  /**
+   * A webhook as the payment provider would send it, posted straight to the API: a JSON body signed with the
+   * shared secret (no API key: the signature is its credential). For what the API answers to a callback itself
+   * (a bad signature, a late one); the provider does not know about it.
+   */
   providerCallback(orderId: string, outcome: 'CONFIRMED' | 'DECLINED', secret = WEBHOOK_SECRET): Promise<HttpResponse> {
     const body = JSON.stringify({ orderId, providerRef: providerRefFor(orderId), outcome });
-    return this.http('POST', '/payments/callback', body, { 'content-type': 'application/json', [SIGNATURE_HEADER]: signCallback(secret, body) });
+    return this.http('POST', '/payments/callback', body, { 'content-type': 'application/json', [SIGNATURE_HEADER]: signCallback(secret, body) }, 'anonymous');
   }
 
-  async waitForStatus(orderId: string, status: string, timeoutMs = 30_000): Promise<Json> {
+  async waitForStatus(orderId: string, status: string, timeoutMs = 30_000, as: As = 'client'): Promise<Json> {
     const deadline = Date.now() + timeoutMs;
     let last: Json | undefined;
     while (Date.now() < deadline) {
-      last = (await this.http('GET', `/orders/${orderId}`)).body;
+      last = (await this.http('GET', `/orders/${orderId}`, undefined, {}, as)).body;
       if (last.status === status) return last;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     throw new Error(`order ${orderId} did not reach ${status}; last seen ${JSON.stringify(last)}`);
   }
+}
+
+/** One HTTP request to an API at `baseUrl` (see TestStack.http). */
+export async function httpRequest(
+  baseUrl: string,
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  as: As = 'client',
+): Promise<HttpResponse> {
+  const credentialGiven = Object.keys(headers).some((name) => ['authorization', 'x-api-key'].includes(name.toLowerCase()));
+  const withKey = as === 'anonymous' || credentialGiven ? headers : { authorization: `Bearer ${KEYS[as]}`, ...headers };
+  const response = await fetch(`${baseUrl}${url}`, {
+    method,
+    headers: body === undefined || headers['content-type'] ? withKey : { 'content-type': 'application/json', ...withKey },
+    body: body === undefined ? undefined : typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+  const text = await response.text();
+  let parsed: Json = {};
+  try {
+    parsed = text ? JSON.parse(text) : {};
+  } catch {
+    parsed = { unparsable: text };
+  }
+  return { status: response.status, headers: response.headers, body: parsed, text };
 }
