@@ -1,22 +1,32 @@
 // `npm start`: runs the whole system on embedded defaults (or on what the environment configures) and
 // stops it cleanly on Ctrl-C.
-import { DefaultLogger, Runtime, type LogLevel } from '@temporalio/worker';
-import { loadConfig } from '../src/config';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { ConfigError, loadConfig } from '../src/config';
 import { startStack } from '../src/local-stack/stack';
 
 async function main() {
+  const config = loadConfig();
   // This script owns shutdown: it stops the API first, then the workers, then the servers.
-  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger((process.env.LOG_LEVEL ?? 'WARN') as LogLevel) });
+  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(config.logLevel ?? 'WARN') });
   const stack = await startStack({
-    config: loadConfig(),
-    postgresPort: Number(process.env.EMBEDDED_POSTGRES_PORT ?? 54329),
-    temporalPort: Number(process.env.TEMPORAL_DEV_PORT ?? 7233),
-    temporalUiPort: Number(process.env.TEMPORAL_UI_PORT ?? 8233),
+    config,
+    postgresPort: config.localStack.postgresPort,
+    temporalPort: config.localStack.temporalPort,
+    temporalUiPort: config.localStack.temporalUiPort,
+    providerPort: config.localStack.providerPort,
   });
   console.log('');
-  console.log(`  Order API:        ${stack.apiUrl}   (try: curl ${stack.apiUrl}/catalog)`);
+  console.log(`  Order API:        ${stack.apiUrl}   (try: curl -H 'Authorization: Bearer <key>' ${stack.apiUrl}/catalog)`);
   if (stack.temporalUiUrl) console.log(`  Temporal Web UI:  ${stack.temporalUiUrl}`);
   console.log(`  Temporal server:  ${stack.temporalAddress}`);
+  console.log(`  Payment provider: ${stack.providerUrl}`);
+  if (config.auth.usingDevDefaults) {
+    // Development keys only: API_KEYS replaces them, and production refuses them.
+    console.log('  API keys (development defaults; set API_KEYS to replace them):');
+    for (const { role, principal, key } of config.auth.apiKeys) console.log(`    ${role.padEnd(9)} ${principal.padEnd(10)} ${key}`);
+  } else {
+    console.log(`  API keys:         from API_KEYS (${config.auth.apiKeys.map(({ role, principal }) => `${role} ${principal}`).join(', ')})`);
+  }
   console.log('  Press Ctrl-C to stop.');
   console.log('');
 
@@ -38,6 +48,6 @@ async function main() {
 }
 
 main().catch((error) => {
-  console.error(error);
-  process.exit(1);
+  console.error(error instanceof ConfigError ? `configuration error: ${error.message}` : error);
+  process.exit(error instanceof ConfigError ? 2 : 1);
 });

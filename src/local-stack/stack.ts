@@ -1,12 +1,14 @@
 // The whole system in one process: PostgreSQL (embedded unless *_DATABASE_URL are set), the Temporal dev
-// server (unless TEMPORAL_ADDRESS is set), the workers and the API. `npm start` and the end-to-end tests
-// both run it.
+// server (unless TEMPORAL_ADDRESS is set), the sandbox payment provider (unless PAYMENT_PROVIDER_URL is set),
+// the workers and the API. `npm start` and the end-to-end tests both run it.
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { WORKER_ROLES, type Config, type DatabaseUrls } from '../config';
-import { providerFromConfig } from '../activities/payments/provider';
+import { httpPaymentProvider } from '../activities/payments/provider';
+import { startPaymentProvider } from '../payment-provider/start';
 import { startApiServer } from '../api/server';
+import { temporalConnectionOptions } from '../temporal-connection';
 import { ensureSearchAttributes } from '../worker/search-attributes';
 import { faultsFromConfig } from '../worker/fault-injection';
 import { createWorkers, type WorkerSet } from '../worker/workers';
@@ -23,6 +25,8 @@ export interface StackOptions {
   temporalPort?: number;
   /** Web UI port of the dev server; 0 runs it headless. */
   temporalUiPort?: number;
+  /** Port of the sandbox payment provider (0: any free port). */
+  providerPort?: number;
   /** Run the workers in this process (default true). */
   runWorkers?: boolean;
   workflowBundle?: WorkflowBundle;
@@ -33,6 +37,8 @@ export interface RunningStack {
   apiUrl: string;
   temporalAddress: string;
   temporalUiUrl?: string;
+  /** The payment provider's API (the sandbox's, unless PAYMENT_PROVIDER_URL names another). */
+  providerUrl: string;
   databaseUrls: DatabaseUrls;
   workers?: WorkerSet;
   stop(): Promise<void>;
@@ -75,22 +81,46 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       temporalAddress = devServer.address;
       temporalUiUrl ??= devServer.uiUrl;
     }
-    const config: Config = { ...options.config, temporal: { ...options.config.temporal, address: temporalAddress, uiUrl: temporalUiUrl } };
+    let providerUrl = options.config.payments.providerUrl;
+    if (!providerUrl) {
+      if (options.config.payments.provider === 'external') throw new Error('PAYMENT_PROVIDER=external needs PAYMENT_PROVIDER_URL');
+      const { payments } = options.config;
+      const sandbox = await startPaymentProvider({
+        dataDir: path.join(dataDir, 'payment-provider'),
+        port: options.providerPort ?? 3100,
+        apiKey: payments.providerApiKey,
+        webhookSecret: payments.webhookSecret,
+        callbackUrl: payments.callbackUrl,
+        confirmDelayMs: payments.sandboxConfirmDelayMs,
+        log,
+      });
+      stops.push(() => sandbox.stop());
+      providerUrl = sandbox.url;
+      log(`payments: sandbox payment provider on ${providerUrl} (store in ${path.join(dataDir, 'payment-provider')})`);
+    }
+    const config: Config = {
+      ...options.config,
+      temporal: { ...options.config.temporal, address: temporalAddress, uiUrl: temporalUiUrl },
+      payments: { ...options.config.payments, providerUrl },
+    };
 
-    const admin = await Connection.connect({ address: temporalAddress });
-    await ensureSearchAttributes(admin, config.temporal.namespace).finally(() => admin.close());
+    const admin = await Connection.connect(temporalConnectionOptions(config.temporal).client);
+    await ensureSearchAttributes(admin, config.temporal.namespace, { mode: config.temporal.searchAttributes, warn: log }).finally(() => admin.close());
 
     let workers: WorkerSet | undefined;
     if (options.runWorkers ?? true) {
-      const connection = await NativeConnection.connect({ address: temporalAddress });
+      const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal).worker);
       stops.push(() => connection.close());
       workers = await createWorkers({
         connection,
         namespace: config.temporal.namespace,
         roles: WORKER_ROLES,
         databaseUrls,
-        paymentProvider: providerFromConfig(config.payments),
+        paymentProvider: httpPaymentProvider({ url: providerUrl, apiKey: config.payments.providerApiKey }),
         faults: faultsFromConfig(config),
+        poolSize: config.workers.poolSize,
+        activityConcurrency: config.workers.activityConcurrency,
+        unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
         workflowBundle: options.workflowBundle,
       });
       const running = workers.run();
@@ -100,7 +130,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     const api = await startApiServer({ config, databaseUrls, temporalAddress });
     stops.push(() => api.close());
-    return { apiUrl: api.url, temporalAddress, temporalUiUrl, databaseUrls, workers, stop };
+    return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, databaseUrls, workers, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -11,6 +11,9 @@
 //                       start-to-close timeout, so that Temporal times them out and retries them
 //   duplicate=N         the first N attempts run the activity twice, as a message delivered twice
 //   delay=MS            every attempt waits MS milliseconds first (a slow step)
+//   broken=N            the first N executions of the activity for each workflow (counted across retries and
+//                       new schedules) throw an unexpected error, as a bug does: after a few attempts the
+//                       worker gives up on it and the saga stops in NEEDS_ATTENTION until an operator acts
 // Example: FAULT_INJECTION='*:transient=0.2;reserveStock:commit-then-fail=1;releaseStock:fail-first=3'
 import { Context } from '@temporalio/activity';
 import type { ActivityExecuteInput, ActivityInterceptorsFactory, Next, ActivityInboundCallsInterceptor } from '@temporalio/worker';
@@ -22,6 +25,7 @@ export interface Faults {
   commitThenStall?: number;
   duplicate?: number;
   delayMs?: number;
+  broken?: number;
 }
 
 export type FaultPlan = Record<string, Faults>;
@@ -36,6 +40,11 @@ export class InjectedFault extends Error {
   override name = 'InjectedFault';
 }
 
+/** What `broken=N` throws: no transient fault, but what a bug looks like to the worker. */
+export class InjectedBug extends Error {
+  override name = 'InjectedBug';
+}
+
 const KEYS: Record<string, keyof Faults> = {
   transient: 'transient',
   'fail-first': 'failFirst',
@@ -43,6 +52,7 @@ const KEYS: Record<string, keyof Faults> = {
   'commit-then-stall': 'commitThenStall',
   duplicate: 'duplicate',
   delay: 'delayMs',
+  broken: 'broken',
 };
 
 export function parseFaultPlan(spec: string): FaultPlan {
@@ -60,6 +70,8 @@ export function parseFaultPlan(spec: string): FaultPlan {
 }
 
 export function faultInjector(plan: FaultPlan, stats: FaultStats = { injectedFailures: 0, duplicatedCalls: 0 }, random = Math.random): ActivityInterceptorsFactory {
+  /** Executions per `workflowId/activityType`, for `broken=N`. */
+  const executions = new Map<string, number>();
   return (ctx) => {
     const { activityType, attempt } = ctx.info;
     const faults: Faults = { ...plan['*'], ...plan[activityType] };
@@ -70,6 +82,15 @@ export function faultInjector(plan: FaultPlan, stats: FaultStats = { injectedFai
     const inbound: ActivityInboundCallsInterceptor = {
       async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>) {
         if (faults.delayMs) await Context.current().sleep(faults.delayMs);
+        if (faults.broken) {
+          const key = `${ctx.info.workflowExecution?.workflowId}/${activityType}`;
+          const n = (executions.get(key) ?? 0) + 1;
+          executions.set(key, n);
+          if (n <= faults.broken) {
+            stats.injectedFailures++;
+            throw new InjectedBug(`injected bug: ${activityType} execution ${n} of ${faults.broken} for this order`);
+          }
+        }
         if (faults.failFirst && attempt <= faults.failFirst) fail('failed before doing anything');
         if (faults.transient && random() < faults.transient) fail('transient failure');
         let result = await next(input);

@@ -1,31 +1,28 @@
 // `npm run worker`: hosts the saga's workflows and every service's activities. To scale one service on its
 // own, run just its worker: `npm run worker -- --only=inventory` or WORKER_ROLES=inventory,payments.
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
-import { loadConfig, WORKER_ROLES, type WorkerRole } from '../config';
-import { providerFromConfig } from '../activities/payments/provider';
+import { ConfigError, loadConfig, parseWorkerRoles, type WorkerRole } from '../config';
+import { httpPaymentProvider } from '../activities/payments/provider';
+import { describeTemporalConnection, temporalConnectionOptions, type TemporalConnectionOptions } from '../temporal-connection';
 import { ensureSearchAttributes } from './search-attributes';
 import { faultsFromConfig } from './fault-injection';
 import { createWorkers } from './workers';
 
-export function parseRoles(argv: string[], env: NodeJS.ProcessEnv): WorkerRole[] {
+/** The roles of this process: `--only=` on the command line, else WORKER_ROLES (already validated in the config). */
+export function parseRoles(argv: string[], configured: WorkerRole[]): WorkerRole[] {
   const flag = argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length);
-  const raw = flag ?? env.WORKER_ROLES;
-  if (!raw) return [...WORKER_ROLES];
-  const roles = raw.split(',').map((role) => role.trim()).filter(Boolean);
-  const unknown = roles.filter((role) => !WORKER_ROLES.includes(role as WorkerRole));
-  if (unknown.length > 0) throw new Error(`unknown worker role(s) ${unknown.join(', ')}; choose from ${WORKER_ROLES.join(', ')}`);
-  return roles as WorkerRole[];
+  return flag === undefined ? configured : parseWorkerRoles(flag, '--only');
 }
 
 /** Waits for Temporal to come up (containers start in any order) instead of failing at once. */
-async function connectWithRetry(address: string): Promise<NativeConnection> {
+async function connectWithRetry<T>(what: string, connect: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await NativeConnection.connect({ address });
+      return await connect();
     } catch (error) {
       if (attempt >= 60) throw error;
-      console.error(`worker: Temporal at ${address} not reachable yet (${String(error)}); retrying`);
+      console.error(`worker: Temporal at ${what} not reachable yet (${String(error)}); retrying`);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
     }
   }
@@ -33,31 +30,39 @@ async function connectWithRetry(address: string): Promise<NativeConnection> {
 
 async function main() {
   const config = loadConfig();
-  if (!config.temporal.address || !config.databaseUrls) {
-    throw new Error('set TEMPORAL_ADDRESS and the four *_DATABASE_URL variables, or use `npm start`, which runs everything');
+  if (!config.temporal.address || !config.databaseUrls || !config.payments.providerUrl) {
+    throw new ConfigError('set TEMPORAL_ADDRESS, the four *_DATABASE_URL variables and PAYMENT_PROVIDER_URL, or use `npm start`, which runs everything');
   }
-  const roles = parseRoles(process.argv.slice(2), process.env);
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger((process.env.LOG_LEVEL ?? 'INFO') as LogLevel) });
-  const connection = await connectWithRetry(config.temporal.address);
-  const client = await Connection.connect({ address: config.temporal.address });
-  await ensureSearchAttributes(client, config.temporal.namespace);
-  await client.close();
+  const roles = parseRoles(process.argv.slice(2), config.workerRoles);
+  const temporal: TemporalConnectionOptions = temporalConnectionOptions(config.temporal);
+  const target = describeTemporalConnection(temporal);
+  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(config.logLevel ?? 'INFO') });
+  const connection = await connectWithRetry(target, () => NativeConnection.connect(temporal.worker));
+  const admin = await connectWithRetry(target, () => Connection.connect(temporal.client));
+  try {
+    await ensureSearchAttributes(admin, config.temporal.namespace, { mode: config.temporal.searchAttributes, warn: (line) => console.warn(`worker: ${line}`) });
+  } finally {
+    await admin.close();
+  }
   const workers = await createWorkers({
     connection,
     namespace: config.temporal.namespace,
     roles,
     databaseUrls: config.databaseUrls,
-    paymentProvider: providerFromConfig(config.payments),
+    paymentProvider: httpPaymentProvider({ url: config.payments.providerUrl, apiKey: config.payments.providerApiKey }),
     faults: faultsFromConfig(config),
+    poolSize: config.workers.poolSize,
+    activityConcurrency: config.workers.activityConcurrency,
+    unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
   });
-  console.log(`worker: polling ${roles.join(', ')} on ${config.temporal.address}`);
+  console.log(`worker: polling ${roles.join(', ')} on ${target}`);
   await workers.run();
   await connection.close();
 }
 
 if (require.main === module) {
   main().catch((error) => {
-    console.error(error);
-    process.exit(1);
+    console.error(error instanceof ConfigError ? `worker: configuration error: ${error.message}` : error);
+    process.exit(error instanceof ConfigError ? 2 : 1);
   });
 }

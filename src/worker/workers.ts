@@ -1,5 +1,7 @@
 // Builds the workers: one for the saga's task queue (workflows) and one per service task queue (that
 // service's activities, with its own database). Any subset can run in a process, so each scales alone.
+// Every service worker classifies its activities' errors (src/worker/error-classification.ts) and runs at
+// most as many activities at once as its database pool has connections (src/activities/pool.ts).
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { TASK_QUEUES, type DatabaseUrls, type WorkerRole } from '../config';
 import { createInventoryActivities } from '../activities/inventory/activities';
@@ -11,6 +13,8 @@ import { connectPaymentsDb } from '../activities/payments/db';
 import type { PaymentProvider } from '../activities/payments/provider';
 import { createShippingActivities } from '../activities/shipping/activities';
 import { connectShippingDb } from '../activities/shipping/db';
+import { DEFAULT_POOL_SIZE } from '../activities/pool';
+import { DEFAULT_UNEXPECTED_ERROR_MAX_ATTEMPTS, errorClassifier } from './error-classification';
 import { faultInjector, type FaultPlan, type FaultStats } from './fault-injection';
 
 export interface WorkerSetOptions {
@@ -21,8 +25,14 @@ export interface WorkerSetOptions {
   paymentProvider: PaymentProvider;
   /** A prebuilt workflow bundle (tests build one and reuse it); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
-  /** Faults to inject into the service activities (reliability tests only). */
-  faults?: { plan: FaultPlan; stats?: FaultStats };
+  /** Faults to inject into the service activities (reliability tests only); `random` makes them repeatable. */
+  faults?: { plan: FaultPlan; stats?: FaultStats; random?: () => number };
+  /** Connections per service database, and activities at once per service worker (DB_POOL_SIZE). */
+  poolSize?: number;
+  /** Activities at once per service worker; the pool size unless given (see Config.workers). */
+  activityConcurrency?: number;
+  /** Attempts an unexpected (unclassified) activity error gets before the saga needs attention. */
+  unexpectedErrorMaxAttempts?: number;
 }
 
 export interface WorkerSet {
@@ -35,9 +45,16 @@ export interface WorkerSet {
 export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSet> {
   const { connection, namespace, databaseUrls } = options;
   const disconnects: (() => Promise<void>)[] = [];
-  const interceptors = options.faults ? { activity: [faultInjector(options.faults.plan, options.faults.stats)] } : undefined;
+  const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  // The classifier comes first (outermost), so that it also sees the faults the injector raises.
+  const interceptors = {
+    activity: [
+      errorClassifier(options.unexpectedErrorMaxAttempts ?? DEFAULT_UNEXPECTED_ERROR_MAX_ATTEMPTS),
+      ...(options.faults ? [faultInjector(options.faults.plan, options.faults.stats, options.faults.random)] : []),
+    ],
+  };
   const serviceWorker = (role: WorkerRole, activities: object) =>
-    Worker.create({ connection, namespace, taskQueue: TASK_QUEUES[role], activities, interceptors });
+    Worker.create({ connection, namespace, taskQueue: TASK_QUEUES[role], activities, interceptors, maxConcurrentActivityTaskExecutions: options.activityConcurrency ?? poolSize });
 
   const workers: Worker[] = [];
   for (const role of options.roles) {
@@ -53,25 +70,25 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
         );
         break;
       case 'orders': {
-        const db = connectOrdersDb(databaseUrls.orders);
+        const db = connectOrdersDb(databaseUrls.orders, poolSize);
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createOrdersActivities(db)));
         break;
       }
       case 'inventory': {
-        const db = connectInventoryDb(databaseUrls.inventory);
+        const db = connectInventoryDb(databaseUrls.inventory, poolSize);
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createInventoryActivities(db)));
         break;
       }
       case 'payments': {
-        const db = connectPaymentsDb(databaseUrls.payments);
+        const db = connectPaymentsDb(databaseUrls.payments, poolSize);
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createPaymentsActivities(db, options.paymentProvider)));
         break;
       }
       case 'shipping': {
-        const db = connectShippingDb(databaseUrls.shipping);
+        const db = connectShippingDb(databaseUrls.shipping, poolSize);
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createShippingActivities(db)));
         break;

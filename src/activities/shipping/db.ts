@@ -1,9 +1,10 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../../../generated/prisma/shipping';
+import { poolConfig } from '../pool';
 
 export type ShippingDb = PrismaClient;
 
 /** The shipping service's own database; no other service connects to it. */
-export function connectShippingDb(url: string): ShippingDb {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: url }) });
+export function connectShippingDb(url: string, poolSize?: number): ShippingDb {
+  return new PrismaClient({ adapter: new PrismaPg(poolConfig(url, poolSize)) });
 }
