@@ -1,16 +1,33 @@
-// `npm run audit`: checks the service databases for orders left half done. Exits 1 on any violation.
-// Reads the databases named by *_DATABASE_URL, or the embedded cluster `npm start` runs (start it first).
+// `npm run audit`: checks the service databases for orders left half done, cross-checks every order that is not
+// closed against its workflow in Temporal, and reconciles the payment provider's records with the payments
+// database. Exits 1 on any violation. Reads what the configuration names (*_DATABASE_URL, TEMPORAL_ADDRESS,
+// PAYMENT_PROVIDER_URL), or else what `npm start` runs on its default ports (start it first).
+import { Client, Connection } from '@temporalio/client';
 import { loadConfig, SERVICES, type DatabaseUrls } from '../src/config';
+import { httpPaymentProvider } from '../src/activities/payments/provider';
 import { auditDatabases, formatReport } from '../src/audit/auditor';
+import { temporalConnectionOptions } from '../src/temporal-connection';
 
 async function main() {
-  const port = Number(process.env.EMBEDDED_POSTGRES_PORT ?? 54329);
+  const config = loadConfig();
+  const port = config.localStack.postgresPort;
   const urls: DatabaseUrls =
-    loadConfig().databaseUrls ??
-    (Object.fromEntries(SERVICES.map((s) => [s, `postgresql://postgres:postgres@127.0.0.1:${port}/${s}`])) as DatabaseUrls);
-  const report = await auditDatabases(urls);
-  console.log(formatReport(report));
-  process.exitCode = report.violations === 0 ? 0 : 1;
+    config.databaseUrls ?? (Object.fromEntries(SERVICES.map((s) => [s, `postgresql://postgres:postgres@127.0.0.1:${port}/${s}`])) as DatabaseUrls);
+  const temporal = { ...config.temporal, address: config.temporal.address ?? `127.0.0.1:${config.localStack.temporalPort}` };
+  const connection = await Connection.connect(temporalConnectionOptions(temporal).client).catch((error) => {
+    throw new Error(`cannot reach Temporal at ${temporal.address} to cross-check running orders: ${String(error)}`);
+  });
+  try {
+    const provider = httpPaymentProvider({
+      url: config.payments.providerUrl ?? `http://127.0.0.1:${config.localStack.providerPort}`,
+      apiKey: config.payments.providerApiKey,
+    });
+    const report = await auditDatabases(urls, { temporal: new Client({ connection, namespace: config.temporal.namespace }), provider });
+    console.log(formatReport(report));
+    process.exitCode = report.violations === 0 ? 0 : 1;
+  } finally {
+    await connection.close();
+  }
 }
 
 main().catch((error) => {

@@ -1,6 +1,8 @@
 // `npm run chaos`: the chaos run (scripts/chaos/run-chaos.ts). Options as flags or environment:
 //   --orders=N (CHAOS_ORDERS, 1000)  --clients=N (CHAOS_CLIENTS, 20)  --fault-rate=P (CHAOS_FAULT_RATE, 0.2)
 //   --worker-kills=N (CHAOS_WORKER_KILLS, 3)  --keep-data (keep the processes' logs and databases)
+//   --pool-size=N (DB_POOL_SIZE of the worker)  --activity-concurrency=N (ACTIVITY_CONCURRENCY of the worker;
+//   above the pool size it reproduces unsized pools, for comparison)
 // Exits 0 when the target is met: every accepted order terminal and found, no invariant violated.
 import { formatReport } from '../src/audit/auditor';
 import { formatSummary, metTarget, runChaos } from './chaos/run-chaos';
@@ -20,11 +22,14 @@ async function main() {
     workerKills: option('worker-kills', 'CHAOS_WORKER_KILLS', 3),
     restartPostgres: true,
     restartApi: true,
+    killProvider: true,
+    poolSize: option('pool-size', 'DB_POOL_SIZE', 0) || undefined,
+    activityConcurrency: option('activity-concurrency', 'ACTIVITY_CONCURRENCY', 0) || undefined,
     settleTimeoutMs: 15 * 60_000,
     keepData: process.argv.includes('--keep-data'),
   };
   console.log(`chaos: ${options.orders} orders from ${options.clients} clients, ${options.faultRate * 100} % of activity attempts failing, ` +
-    `${options.workerKills} worker kills, one PostgreSQL restart, one API restart`);
+    `${options.workerKills} worker kills, one PostgreSQL restart, one API restart, one payment provider kill`);
   const tty = process.stdout.isTTY;
   const summary = await runChaos({
     ...options,

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { connectInventoryDb } from '../../src/activities/inventory/db';
+import { httpPaymentProvider } from '../../src/activities/payments/provider';
 import { connectPaymentsDb } from '../../src/activities/payments/db';
 import { auditDatabases, type AuditReport } from '../../src/audit/auditor';
 import { SERVICES, type DatabaseUrls } from '../../src/config';
@@ -24,6 +25,15 @@ export interface ChaosOptions {
   workerKills: number;
   restartPostgres: boolean;
   restartApi: boolean;
+  /** Kill the payment provider (kill -9) once, mid-run, and start it again on its store. */
+  killProvider: boolean;
+  /**
+   * Activities the worker runs at once per service queue (ACTIVITY_CONCURRENCY); unset: as many as its pool has
+   * connections (DB_POOL_SIZE), the sized-together default. A larger value reproduces unsized pools.
+   */
+  activityConcurrency?: number;
+  /** Connections per service database in the worker (DB_POOL_SIZE); unset: the default. */
+  poolSize?: number;
   /** How long to wait, after the last order is placed, for every saga to end. */
   settleTimeoutMs: number;
   progress?: (line: string, final?: boolean) => void;
@@ -39,8 +49,17 @@ export interface ChaosSummary {
   byKind: Record<string, Record<string, number>>;
   stillRunning: number;
   lost: number;
+  /** Orders that ended in a way their kind does not allow (e.g. a happy order REJECTED), with examples. */
+  unexpectedOutcomes: number;
+  unexpectedExamples: string[];
+  /** Orders rejected because the provider's confirmation never reached the saga. */
+  confirmationTimeouts: number;
+  /** Retried activities whose previous attempt timed out (start-to-close, or waiting for a pooled connection). */
+  timeoutRetries: number;
+  /** Of those, the attempts that failed waiting for a free database connection (pg-pool's connection timeout). */
+  poolTimeoutRetries: number;
   retriesObserved: number;
-  restarts: { worker: number; postgres: number; api: number };
+  restarts: { worker: number; postgres: number; api: number; provider: number };
   violations: number;
   duplicateEffects: number;
   audit: AuditReport;
@@ -50,11 +69,21 @@ export interface ChaosSummary {
 
 const MANAGER_TOKEN = 'chaos-manager-token';
 const WEBHOOK_SECRET = 'chaos-webhook-secret';
+const PROVIDER_KEY = 'chaos-provider-key';
 const BALANCE_CHECKS = /^(stock|units consumed|credit used|captured payments)/;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Kind = 'happy' | 'declined' | 'out-of-stock' | 'approval' | 'cancellation';
+
+/** How each kind of order may end. A cancellation that arrives after the point of no return is refused (409). */
+const ALLOWED_OUTCOMES: Record<Kind, string[]> = {
+  happy: ['COMPLETED'],
+  declined: ['REJECTED'],
+  'out-of-stock': ['REJECTED'],
+  approval: ['COMPLETED', 'REJECTED'],
+  cancellation: ['CANCELLED', 'COMPLETED'],
+};
 const KINDS: Kind[] = ['happy', 'happy', 'happy', 'declined', 'out-of-stock', 'approval', 'cancellation'];
 
 function orderFor(kind: Kind, i: number) {
@@ -80,7 +109,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   chmodSync(dataDir, 0o755);
   const log = ManagedProcess.logFile(path.join(dataDir, 'processes.log'));
   const cleanups: (() => Promise<unknown>)[] = [];
-  const restarts = { worker: 0, postgres: 0, api: 0 };
+  const restarts = { worker: 0, postgres: 0, api: 0, provider: 0 };
 
   try {
     // --- the system -------------------------------------------------------------------------------
@@ -111,12 +140,38 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       PAYMENT_CALLBACK_URL: `${apiUrl}/payments/callback`,
       SANDBOX_CONFIRM_DELAY_MS: '200',
       PAYMENT_CONFIRMATION_TIMEOUT: '30s',
+      PAYMENT_CHECK_INTERVAL: '3s',
       APPROVAL_TIMEOUT: '2m',
       DISPATCH_DELAY: '2s',
-      MANAGER_TOKEN,
+      // The clients place, read and cancel as one client application; approvals come with the manager's key.
+      API_KEYS: `client:chaos-shop=chaos-client-key,manager:chaos=${MANAGER_TOKEN}`,
       LOG_LEVEL: 'ERROR',
     };
-    const worker = new ManagedProcess('worker', 'src/worker/index.ts', { ...env, FAULT_INJECTION: `*:transient=${options.faultRate}` }, /worker: polling/, log);
+    // The sandbox payment provider, its own process with its own store, killed and restarted like the others.
+    const providerPort = await freePort();
+    const provider = new ManagedProcess(
+      'payment-provider',
+      'src/payment-provider/index.ts',
+      { ...env, PROVIDER_PORT: String(providerPort), PROVIDER_DATA_DIR: path.join(dataDir, 'payment-provider'), PAYMENT_PROVIDER_API_KEY: PROVIDER_KEY },
+      /payment-provider: listening/,
+      log,
+    );
+    await provider.start();
+    cleanups.push(() => provider.stop());
+    const worker = new ManagedProcess(
+      'worker',
+      'src/worker/index.ts',
+      {
+        ...env,
+        PAYMENT_PROVIDER_URL: `http://127.0.0.1:${providerPort}`,
+        PAYMENT_PROVIDER_API_KEY: PROVIDER_KEY,
+        FAULT_INJECTION: `*:transient=${options.faultRate}`,
+        ...(options.poolSize ? { DB_POOL_SIZE: String(options.poolSize) } : {}),
+        ...(options.activityConcurrency ? { ACTIVITY_CONCURRENCY: String(options.activityConcurrency) } : {}),
+      },
+      /worker: polling/,
+      log,
+    );
     const api = new ManagedProcess('api', 'src/api/index.ts', env, /api: listening/, log);
     await worker.start();
     cleanups.push(() => worker.stop());
@@ -134,7 +189,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
       const response = await fetch(`${apiUrl}${url}`, {
         method,
-        headers: { 'content-type': 'application/json', ...headers },
+        // The client application's key, unless the caller brings another (a manager approving).
+        headers: { 'content-type': 'application/json', authorization: 'Bearer chaos-client-key', ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(20_000),
       });
@@ -208,6 +264,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       });
     }
     if (options.restartApi) events.push({ at: 0.6, name: 'restart API', run: async () => { await api.restart(); restarts.api++; } });
+    if (options.killProvider) {
+      events.push({ at: 0.3, name: 'kill payment provider', run: async () => { await provider.restart(); restarts.provider++; } });
+    }
     events.sort((a, b) => a.at - b.at);
 
     let next = 0;
@@ -265,6 +324,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     let stillRunning = 0;
     let lost = 0;
     let retriesObserved = 0;
+    let unexpectedOutcomes = 0;
+    let confirmationTimeouts = 0;
+    let timeoutRetries = 0;
+    let poolTimeoutRetries = 0;
+    const unexpectedExamples: string[] = [];
     const byKind: Record<string, Record<string, number>> = {};
     const ids = [...accepted.keys()];
     for (let i = 0; i < ids.length; i += 20) {
@@ -275,18 +339,32 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
           const kind = (byKind[accepted.get(orderId)!] ??= {});
           kind[outcome] = (kind[outcome] ?? 0) + 1;
           if (state.status === 404) lost++;
-          else if (state.body.status in terminal) terminal[state.body.status as keyof typeof terminal]++;
+          const orderKind = accepted.get(orderId)!;
+          if (state.status !== 404 && state.body.status in terminal && !ALLOWED_OUTCOMES[orderKind].includes(state.body.status)) {
+            unexpectedOutcomes++;
+            if (unexpectedExamples.length < 5) unexpectedExamples.push(`${orderId} (${orderKind}): ${state.body.status} ${state.body.failureReason ?? ''}`);
+          }
+          if (/did not confirm within/.test(state.body.failureReason ?? '')) confirmationTimeouts++;
+          if (state.status === 404) return;
+          if (state.body.status in terminal) terminal[state.body.status as keyof typeof terminal]++;
           else stillRunning++;
           const history = await client.workflow.getHandle(orderId).fetchHistory();
           for (const event of history.events ?? []) {
-            const attempt = event.activityTaskStartedEventAttributes?.attempt ?? 1;
+            const started = event.activityTaskStartedEventAttributes;
+            const attempt = started?.attempt ?? 1;
             if (attempt > 1) retriesObserved++;
+            const lastFailure = started?.lastFailure?.message ?? '';
+            if (attempt > 1 && /time(d)? ?out/i.test(lastFailure)) timeoutRetries++;
+            if (attempt > 1 && /timeout exceeded when trying to connect/i.test(lastFailure)) poolTimeoutRetries++;
           }
         }),
       );
       progress(`checked ${Math.min(i + 20, ids.length)}/${ids.length} orders`);
     }
-    const audit = await auditDatabases(urls);
+    const audit = await auditDatabases(urls, {
+      temporal: client,
+      provider: httpPaymentProvider({ url: `http://127.0.0.1:${providerPort}`, apiKey: PROVIDER_KEY }),
+    });
     const duplicateEffects = audit.checks.filter((check) => BALANCE_CHECKS.test(check.name)).reduce((n, check) => n + check.violations, 0);
     const summary: ChaosSummary = {
       submitted,
@@ -296,6 +374,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       byKind,
       stillRunning,
       lost,
+      unexpectedOutcomes,
+      unexpectedExamples,
+      confirmationTimeouts,
+      timeoutRetries,
+      poolTimeoutRetries,
       retriesObserved,
       restarts,
       violations: audit.violations,
@@ -328,8 +411,11 @@ export function formatSummary(s: ChaosSummary): string {
     ...Object.entries(s.byKind).map(([kind, outcomes]) => `  ${kind.padEnd(24)} ${Object.entries(outcomes).map(([status, n]) => `${status} ${n}`).join(', ')}`),
     `still running              ${s.stillRunning}`,
     `orders lost                ${s.lost}`,
+    `unexpected outcomes        ${s.unexpectedOutcomes}${s.unexpectedExamples.map((e) => `\n    ✗ ${e}`).join('')}`,
+    `confirmation timeouts      ${s.confirmationTimeouts}   (orders rejected because no confirmation reached the saga)`,
+    `timed-out attempts retried ${s.timeoutRetries}   (of which waiting for a database connection: ${s.poolTimeoutRetries})`,
     `activity retries observed  ${s.retriesObserved}`,
-    `restarts                   worker ${s.restarts.worker}, PostgreSQL ${s.restarts.postgres}, API ${s.restarts.api}`,
+    `restarts                   worker ${s.restarts.worker}, PostgreSQL ${s.restarts.postgres}, API ${s.restarts.api}, payment provider ${s.restarts.provider}`,
     `invariant violations       ${s.violations}`,
     `duplicate effects          ${s.duplicateEffects}`,
     `duration                   ${s.seconds} s`,
@@ -338,5 +424,6 @@ export function formatSummary(s: ChaosSummary): string {
 
 export function metTarget(s: ChaosSummary): boolean {
   return s.accepted > 0 && s.stillRunning === 0 && s.lost === 0 && s.violations === 0 && s.duplicateEffects === 0 &&
+    s.unexpectedOutcomes === 0 && s.confirmationTimeouts === 0 &&
     s.terminal.COMPLETED + s.terminal.REJECTED + s.terminal.CANCELLED === s.accepted;
 }

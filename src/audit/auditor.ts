@@ -1,7 +1,16 @@
 // The consistency auditor: reads the four service databases directly and checks that every saga that has
 // ended left its order fully done or fully undone, and that the books of each service balance.
-// Orders still in flight are counted apart: their steps may legitimately be half done.
+// Orders still in flight are counted apart: their steps may legitimately be half done. "In flight" is not taken
+// on the orders database's word: given a Temporal client, every order that is not closed is checked against its
+// workflow, and one whose workflow has closed, failed, been terminated or is unknown is a violation (a half-done
+// order nobody is finishing). An order waiting for an operator (NEEDS_ATTENTION) is a violation until resolved,
+// and so is a running saga that has retried one step more than a few times. Given the payment provider, its
+// records are reconciled with the payments database.
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { DatabaseUrls } from '../config';
+import { listAllAuthorizations, type PaymentProvider } from '../activities/payments/provider';
+import { reconcilePayments } from '../activities/payments/reconciliation';
 import { connectInventoryDb } from '../activities/inventory/db';
 import { connectOrdersDb } from '../activities/orders/db';
 import { connectPaymentsDb } from '../activities/payments/db';
@@ -17,7 +26,7 @@ export interface CheckResult {
 }
 
 export interface AuditReport {
-  orders: { total: number; completed: number; rejected: number; cancelled: number; inFlight: number };
+  orders: { total: number; completed: number; rejected: number; cancelled: number; inFlight: number; needsAttention: number };
   checks: CheckResult[];
   violations: number;
 }
@@ -42,7 +51,32 @@ class Check {
 
 const sumBy = <T>(items: T[], value: (item: T) => number) => items.reduce((sum, item) => sum + value(item), 0);
 
-export async function auditDatabases(urls: DatabaseUrls): Promise<AuditReport> {
+export interface AuditOptions {
+  /** Cross-checks every order that is not closed against its workflow (without it, PENDING counts as in flight). */
+  temporal?: Client;
+  /** Reconciles the provider's records with the payments database. */
+  provider?: Pick<PaymentProvider, 'list'>;
+  /** A running saga whose current step has failed more often than this is named (default 5). */
+  retryThreshold?: number;
+}
+
+/** What Temporal says of an order's workflow: its execution status, and its steps that keep failing. */
+async function workflowOf(client: Client, orderId: string): Promise<{ status: string; retrying: string[] }> {
+  try {
+    const description = await client.workflow.getHandle(orderId).describe();
+    const retrying = (description.raw.pendingActivities ?? []).map(
+      (activity) => `${activity.activityType?.name} attempt ${activity.attempt}: ${activity.lastFailure?.message ?? 'no failure recorded'}`,
+    );
+    const attempts = (description.raw.pendingActivities ?? []).map((activity) => activity.attempt ?? 0);
+    return { status: description.status.name, retrying: retrying.filter((_, i) => attempts[i] > 0) };
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return { status: 'NOT_FOUND', retrying: [] };
+    throw error;
+  }
+}
+
+export async function auditDatabases(urls: DatabaseUrls, options: AuditOptions = {}): Promise<AuditReport> {
+  const retryThreshold = options.retryThreshold ?? 5;
   const dbs = {
     orders: connectOrdersDb(urls.orders),
     inventory: connectInventoryDb(urls.inventory),
@@ -51,7 +85,7 @@ export async function auditDatabases(urls: DatabaseUrls): Promise<AuditReport> {
   };
   try {
     const [orders, reservations, products, payments, customers, shipments] = await Promise.all([
-      dbs.orders.order.findMany({ select: { id: true, status: true, totalCents: true, customerId: true } }),
+      dbs.orders.order.findMany({ select: { id: true, status: true, totalCents: true, customerId: true, attention: true } }),
       dbs.inventory.reservation.findMany({ include: { lines: true } }),
       dbs.inventory.product.findMany(),
       dbs.payments.payment.findMany(),
@@ -121,7 +155,37 @@ export async function auditDatabases(urls: DatabaseUrls): Promise<AuditReport> {
       earned.expect(captured === completed, () => `${customer.id}: captured ${captured}, completed orders total ${completed}`);
     }
 
-    const checks = [done, undone, orphans, stock, shippedUnits, credit, earned].map((check) => check.done());
+    // Orders that are not closed: in flight only if their saga is running and not stuck.
+    const open = orders.filter((o) => o.status === 'PENDING' || o.status === 'NEEDS_ATTENTION');
+    const alive = new Check('orders not closed have a running saga (not closed, failed, terminated or unknown)');
+    const attended = new Check('no saga waits for an operator (NEEDS_ATTENTION)');
+    const moving = new Check(`no running saga has retried a step more than ${retryThreshold} times`);
+    const inFlight = new Set<string>();
+    for (const order of open) {
+      const attention = order.attention as { phase?: string; step?: string; error?: string } | null;
+      attended.expect(order.status !== 'NEEDS_ATTENTION', () => `${order.id}: ${attention?.phase} step ${attention?.step} failed: ${attention?.error}`);
+      if (!options.temporal) {
+        inFlight.add(order.id);
+        continue;
+      }
+      const workflow = await workflowOf(options.temporal, order.id);
+      alive.expect(workflow.status === 'RUNNING', () => `${order.id} is ${order.status} but its workflow is ${workflow.status}`);
+      if (workflow.status !== 'RUNNING') continue;
+      inFlight.add(order.id);
+      const stuck = workflow.retrying.filter((line) => Number(/attempt (\d+)/.exec(line)?.[1] ?? 0) > retryThreshold);
+      moving.expect(stuck.length === 0, () => `${order.id}: ${stuck.join('; ')}`);
+    }
+
+    const withProvider: Check[] = [];
+    if (options.provider) {
+      const provider = new Check('payment provider records agree with the payments database');
+      const mismatches = reconcilePayments(await listAllAuthorizations(options.provider), payments, { inFlightOrderIds: inFlight });
+      provider.expect(true, () => '');
+      for (const mismatch of mismatches) provider.expect(false, () => mismatch);
+      withProvider.push(provider);
+    }
+
+    const checks = [done, undone, orphans, alive, attended, moving, stock, shippedUnits, credit, earned, ...withProvider].map((check) => check.done());
     const count = (status: string) => orders.filter((o) => o.status === status).length;
     return {
       orders: {
@@ -129,7 +193,8 @@ export async function auditDatabases(urls: DatabaseUrls): Promise<AuditReport> {
         completed: count('COMPLETED'),
         rejected: count('REJECTED'),
         cancelled: count('CANCELLED'),
-        inFlight: count('PENDING'),
+        inFlight: inFlight.size,
+        needsAttention: count('NEEDS_ATTENTION'),
       },
       checks,
       violations: sumBy(checks, (check) => check.violations),
@@ -143,7 +208,8 @@ export async function auditDatabases(urls: DatabaseUrls): Promise<AuditReport> {
 export function formatReport(report: AuditReport): string {
   const width = Math.max(...report.checks.map((check) => check.name.length));
   const lines = [
-    `orders: ${report.orders.total} (completed ${report.orders.completed}, rejected ${report.orders.rejected}, cancelled ${report.orders.cancelled}, in flight ${report.orders.inFlight})`,
+    `orders: ${report.orders.total} (completed ${report.orders.completed}, rejected ${report.orders.rejected}, cancelled ${report.orders.cancelled}, ` +
+      `in flight ${report.orders.inFlight}, needing attention ${report.orders.needsAttention})`,
     '',
     `${'check'.padEnd(width)}  checked  violations`,
   ];

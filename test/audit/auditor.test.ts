@@ -1,6 +1,14 @@
 // The consistency auditor on real databases: quiet on books the sagas left balanced, and loud on each
 // kind of half-done order or unbalanced book.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Prisma } from '../../generated/prisma/orders';
+import { httpPaymentProvider, type PaymentProvider } from '../../src/activities/payments/provider';
+import { startPaymentProvider, type RunningPaymentProvider } from '../../src/payment-provider/start';
+import { createTimeSkippingEnv } from '../support/temporal';
 import { auditDatabases, type AuditReport } from '../../src/audit/auditor';
 import type { DatabaseUrls } from '../../src/config';
 import { createInventoryActivities } from '../../src/activities/inventory/activities';
@@ -15,11 +23,26 @@ import { createServiceDatabases } from '../support/postgres';
 
 describe('consistency auditor', function () {
   let urls: DatabaseUrls;
+  let env: TestWorkflowEnvironment;
+  let sandbox: RunningPaymentProvider;
+  let provider: PaymentProvider;
+  let providerDir: string;
   let db: { orders: OrdersDb; inventory: InventoryDb; payments: PaymentsDb; shipping: ShippingDb };
 
   const violationsOf = (report: AuditReport, name: RegExp) => report.checks.filter((check) => name.test(check.name)).reduce((n, c) => n + c.violations, 0);
 
   before(async function () {
+    env = await createTimeSkippingEnv();
+    providerDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-audit-provider-'));
+    sandbox = await startPaymentProvider({
+      dataDir: providerDir,
+      apiKey: 'audit-provider-key',
+      webhookSecret: 'audit-webhook-secret',
+      callbackUrl: 'http://127.0.0.1:9/payments/callback',
+      confirmDelayMs: 0,
+      log: () => {},
+    });
+    provider = httpPaymentProvider({ url: sandbox.url, apiKey: 'audit-provider-key' });
     urls = await createServiceDatabases('audit');
     db = {
       orders: connectOrdersDb(urls.orders),
@@ -30,7 +53,7 @@ describe('consistency auditor', function () {
     // Three sagas played step by step with the real activities: completed, rejected, and still in flight.
     const orders = createOrdersActivities(db.orders);
     const inventory = createInventoryActivities(db.inventory);
-    const payments = createPaymentsActivities(db.payments, { requestConfirmation: async () => {} });
+    const payments = createPaymentsActivities(db.payments, provider);
     const shipping = createShippingActivities(db.shipping);
     const lines = [{ sku: 'KB-001', quantity: 2 }];
     const priced = await inventory.priceOrder(lines);
@@ -53,13 +76,69 @@ describe('consistency auditor', function () {
 
   after(async function () {
     await Promise.all(Object.values(db ?? {}).map((client) => client.$disconnect()));
+    await sandbox?.stop();
+    if (providerDir) rmSync(providerDir, { recursive: true, force: true });
+    await env?.teardown();
   });
 
+  /** Starts a workflow for the order that nobody works on: to Temporal, the saga is running. */
+  async function runningSaga(orderId: string) {
+    return env.client.workflow.start('OrderSaga', { workflowId: orderId, taskQueue: 'audit-nobody-polls', args: [] });
+  }
+
   it('finds no violation in books the sagas left balanced, and counts in-flight orders apart', async function () {
-    const report = await auditDatabases(urls);
-    assert.equal(report.violations, 0, JSON.stringify(report.checks, null, 2));
-    assert.deepEqual(report.orders, { total: 3, completed: 1, rejected: 1, cancelled: 0, inFlight: 1 });
-    assert.ok(report.checks.every((check) => check.checked > 0), 'every check looked at something');
+    const handle = await runningSaga('ord_running');
+    try {
+      const report = await auditDatabases(urls, { temporal: env.client, provider });
+      assert.equal(report.violations, 0, JSON.stringify(report.checks, null, 2));
+      assert.deepEqual(report.orders, { total: 3, completed: 1, rejected: 1, cancelled: 0, inFlight: 1, needsAttention: 0 });
+      assert.ok(report.checks.every((check) => check.checked > 0), 'every check looked at something');
+    } finally {
+      await handle.terminate('test over');
+    }
+  });
+
+  it('fails on a half-done order whose saga is no longer running (terminated) or unknown to Temporal', async function () {
+    const handle = await runningSaga('ord_running');
+    await handle.terminate('an operator terminated it by mistake');
+    const terminated = await auditDatabases(urls, { temporal: env.client });
+    assert.equal(violationsOf(terminated, /have a running saga/), 1);
+    assert.match(terminated.checks.find((c) => /have a running saga/.test(c.name))!.examples[0], /ord_running is PENDING but its workflow is TERMINATED/);
+    assert.equal(terminated.orders.inFlight, 0, 'a half-done order with no saga is not "in flight"');
+
+    await db.orders.order.create({ data: { id: 'ord_orphan', customerId: 'cust-alice', totalCents: 1 } });
+    try {
+      const unknown = await auditDatabases(urls, { temporal: env.client });
+      assert.equal(violationsOf(unknown, /have a running saga/), 2);
+    } finally {
+      await db.orders.order.delete({ where: { id: 'ord_orphan' } });
+    }
+  });
+
+  it('reports an order waiting for an operator until it is resolved', async function () {
+    await db.orders.order.update({
+      where: { id: 'ord_running' },
+      data: { status: 'NEEDS_ATTENTION', attention: { phase: 'COMPENSATION', step: 'releaseStock', error: 'boom' } },
+    });
+    try {
+      const report = await auditDatabases(urls);
+      assert.equal(violationsOf(report, /waits for an operator/), 1);
+      assert.equal(report.orders.needsAttention, 1);
+    } finally {
+      await db.orders.order.update({ where: { id: 'ord_running' }, data: { status: 'PENDING', attention: Prisma.DbNull } });
+    }
+  });
+
+  it('reports a payment the provider holds differently from the payments database', async function () {
+    await db.payments.payment.update({ where: { orderId: 'ord_undone' }, data: { status: 'AUTHORIZED' } });
+    await db.payments.customer.update({ where: { id: 'cust-alice' }, data: { creditUsedCents: { increment: 17_800 } } });
+    try {
+      const report = await auditDatabases(urls, { provider });
+      assert.equal(violationsOf(report, /payment provider records/), 1, JSON.stringify(report.checks, null, 2));
+    } finally {
+      await db.payments.payment.update({ where: { orderId: 'ord_undone' }, data: { status: 'VOIDED' } });
+      await db.payments.customer.update({ where: { id: 'cust-alice' }, data: { creditUsedCents: { decrement: 17_800 } } });
+    }
   });
 
   it('reports a completed order whose payment was never captured', async function () {

@@ -16,6 +16,7 @@ describe('chaos run (100 orders, worker killed, PostgreSQL and API restarted)', 
       workerKills: 1,
       restartPostgres: true,
       restartApi: true,
+      killProvider: true,
       settleTimeoutMs: 300_000,
     });
     const report = `${formatSummary(summary)}\n${formatReport(summary.audit)}`;
@@ -23,7 +24,9 @@ describe('chaos run (100 orders, worker killed, PostgreSQL and API restarted)', 
     assert.equal(summary.stillRunning, 0, report);
     assert.equal(summary.lost, 0, report);
     assert.equal(summary.violations, 0, report);
-    assert.deepEqual(summary.restarts, { worker: 1, postgres: 1, api: 1 });
+    assert.deepEqual(summary.restarts, { worker: 1, postgres: 1, api: 1, provider: 1 });
+    assert.equal(summary.unexpectedOutcomes, 0, `every order ended as its kind allows:\n${report}`);
+    assert.equal(summary.confirmationTimeouts, 0, `no order was rejected for a confirmation the provider gave:\n${report}`);
     assert.ok(summary.retriesObserved > 0, 'faults were injected and retried');
     for (const status of ['COMPLETED', 'REJECTED', 'CANCELLED'] as const) assert.ok(summary.terminal[status] > 0, `some orders ${status}`);
     assert.ok(metTarget(summary), report);
