@@ -1,71 +1,138 @@
-// Records the histories the replay test checks (`npm run record-histories`). Re-record only on purpose:
-// a recorded history stands for the workflows already running in production, and new workflow code must
-// still replay it. Runs on the time-skipping server with the in-memory services of the workflow tests.
-import { writeFileSync } from 'node:fs';
+// Records the histories the replay test checks (`npm run record-histories`), one per way a saga can end.
+// A recorded history stands for the workflows already running in production: new workflow code must still
+// replay it. So the recorder only writes histories that are missing; it never overwrites a checked-in one
+// unless asked by name (`npm run record-histories -- --overwrite=completed-order`), and then on purpose.
+// Runs on the time-skipping server with the in-memory services of the workflow tests.
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { TASK_QUEUES } from '../../src/config';
-import { ensureSearchAttributes } from '../../src/worker/search-attributes';
-import { approveOrder, cancelOrder, getStatus } from '../../src/workflows/definitions';
-import { OrderSaga } from '../../src/workflows/order-saga';
-import { FakeServices } from '../support/fake-services';
-import { createTimeSkippingEnv, workflowBundle } from '../support/temporal';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { Refusal } from '../../src/domain';
+import { approveOrder, cancelOrder, rejectOrder, resolveAttention } from '../../src/workflows/definitions';
+import { failuresForGood, refusal } from '../support/fake-services';
+import { POLICY, SagaTestEnv, type SagaHandle } from '../support/saga-test-env';
 
-const POLICY = { approvalThresholdCents: 100_000, approvalTimeout: '24 hours', paymentConfirmationTimeout: '2 hours', dispatchDelay: '1 hour' };
+const CHEAP = [{ sku: 'CHEAP', quantity: 2 }];
+const PRICEY = [{ sku: 'PRICEY', quantity: 1 }];
 
-async function main() {
-  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
-  const env = await createTimeSkippingEnv();
-  await ensureSearchAttributes(env.connection, 'default');
-  const services = new FakeServices(env.client);
-  const connection = env.nativeConnection;
-  const workers = await Promise.all([
-    Worker.create({ connection, taskQueue: TASK_QUEUES.saga, workflowBundle: await workflowBundle() }),
-    Worker.create({ connection, taskQueue: TASK_QUEUES.orders, activities: services.orders() }),
-    Worker.create({ connection, taskQueue: TASK_QUEUES.inventory, activities: services.inventory() }),
-    Worker.create({ connection, taskQueue: TASK_QUEUES.payments, activities: services.payments() }),
-    Worker.create({ connection, taskQueue: TASK_QUEUES.shipping, activities: services.shipping() }),
-  ]);
-  const running = Promise.all(workers.map((worker) => worker.run()));
-
-  const scenarios: Record<string, { lines: { sku: string; quantity: number }[]; drive?: (orderId: string) => Promise<void> }> = {
-    // Every forward step, the confirmation signal and the dispatch timer.
-    'completed-order': { lines: [{ sku: 'CHEAP', quantity: 2 }] },
-    // An approval update, then a cancellation update while awaiting dispatch: three compensations.
-    'approved-then-cancelled-order': {
-      lines: [{ sku: 'PRICEY', quantity: 1 }],
-      drive: async (orderId) => {
-        const handle = env.client.workflow.getHandle(orderId);
-        const until = async (status: string) => {
-          while ((await handle.query(getStatus)).status !== status) await new Promise((resolve) => setTimeout(resolve, 25));
-        };
-        await until('AWAITING_APPROVAL');
-        await handle.executeUpdate(approveOrder, { args: [{ manager: 'recorder' }] });
-        await until('AWAITING_DISPATCH');
-        await handle.executeUpdate(cancelOrder, { args: [{ reason: 'recorded cancellation' }] });
-      },
-    },
-  };
-  for (const [name, scenario] of Object.entries(scenarios)) {
-    const orderId = `ord_replay_${name}`;
-    const handle = await env.client.workflow.start(OrderSaga, {
-      workflowId: orderId,
-      taskQueue: TASK_QUEUES.saga,
-      args: [{ orderId, customerId: 'cust-replay', lines: scenario.lines, policy: POLICY }],
-    });
-    await scenario.drive?.(orderId);
-    const result = await handle.result();
-    const file = path.join(__dirname, 'histories', `${name}.json`);
-    writeFileSync(file, historyToJSON(await handle.fetchHistory()) + '\n');
-    console.log(`${name}: ${result.status}, history written to ${path.relative(process.cwd(), file)}`);
-  }
-  workers.forEach((worker) => worker.shutdown());
-  await running;
-  await env.teardown();
+interface Scenario {
+  lines: { sku: string; quantity: number }[];
+  /** Sets the fakes up before the saga starts. */
+  arrange?: (saga: SagaTestEnv) => void;
+  /** Plays the people around the saga: managers, customers, operators. */
+  drive?: (saga: SagaTestEnv, handle: SagaHandle) => Promise<void>;
 }
 
-main().catch((error) => {
-  console.error(error);
-  process.exit(1);
-});
+const operator = (action: 'retry' | 'resolved-manually' | 'abort') => async (saga: SagaTestEnv, handle: SagaHandle) => {
+  await saga.waitForStatus(handle, 'NEEDS_ATTENTION');
+  await handle.executeUpdate(resolveAttention, { args: [{ action, operator: 'recorder' }] });
+};
+
+export const SCENARIOS: Record<string, Scenario> = {
+  // Recorded before the saga asked the provider while waiting (patch ask-provider-while-waiting): kept as they
+  // were, they prove that sagas started by the old code still replay.
+  'completed-order': { lines: CHEAP },
+  'approved-then-cancelled-order': {
+    lines: PRICEY,
+    drive: async (saga, handle) => {
+      await saga.waitForStatus(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveOrder, { args: [{ manager: 'recorder' }] });
+      await saga.waitForStatus(handle, 'AWAITING_DISPATCH');
+      await handle.executeUpdate(cancelOrder, { args: [{ reason: 'recorded cancellation' }] });
+    },
+  },
+  // Every other terminal path, recorded with the current code.
+  'completed-after-asking-provider': { lines: CHEAP, arrange: (saga) => (saga.services.callbackLost = true) },
+  'rejected-unknown-sku': { lines: CHEAP, arrange: (saga) => saga.services.behaviours.set('priceOrder', refusal(Refusal.UnknownSku)) },
+  'rejected-out-of-stock': { lines: CHEAP, arrange: (saga) => saga.services.behaviours.set('reserveStock', refusal(Refusal.OutOfStock)) },
+  'rejected-insufficient-credit': { lines: CHEAP, arrange: (saga) => saga.services.behaviours.set('authorizePayment', refusal(Refusal.PaymentDeclined)) },
+  'rejected-declined-by-provider': { lines: CHEAP, arrange: (saga) => (saga.services.providerAnswer = 'DECLINED') },
+  'rejected-confirmation-timeout': { lines: CHEAP, arrange: (saga) => (saga.services.providerAnswer = 'NONE') },
+  'rejected-shipment-refused': { lines: CHEAP, arrange: (saga) => saga.services.behaviours.set('scheduleShipment', refusal(Refusal.ShipmentRefused)) },
+  'rejected-by-manager': {
+    lines: PRICEY,
+    drive: async (saga, handle) => {
+      await saga.waitForStatus(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(rejectOrder, { args: [{ manager: 'recorder', note: 'recorded rejection' }] });
+    },
+  },
+  'rejected-approval-timeout': { lines: PRICEY },
+  'cancelled-awaiting-approval': {
+    lines: PRICEY,
+    drive: async (saga, handle) => {
+      await saga.waitForStatus(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(cancelOrder, { args: [{ reason: 'recorded cancellation' }] });
+    },
+  },
+  'cancelled-through-temporal': {
+    lines: CHEAP,
+    drive: async (saga, handle) => {
+      await saga.waitForStatus(handle, 'AWAITING_DISPATCH');
+      await handle.cancel();
+    },
+  },
+  'needs-attention-compensation-retried': {
+    lines: CHEAP,
+    arrange: (saga) => {
+      saga.services.behaviours.set('scheduleShipment', refusal(Refusal.ShipmentRefused));
+      saga.services.behaviours.set('voidPayment', failuresForGood(1));
+    },
+    drive: operator('retry'),
+  },
+  'needs-attention-compensation-resolved-manually': {
+    lines: CHEAP,
+    arrange: (saga) => {
+      saga.services.behaviours.set('authorizePayment', refusal(Refusal.PaymentDeclined));
+      saga.services.behaviours.set('releaseStock', failuresForGood(1));
+    },
+    drive: operator('resolved-manually'),
+  },
+  'needs-attention-forward-aborted': {
+    lines: CHEAP,
+    arrange: (saga) => saga.services.behaviours.set('reserveStock', failuresForGood(1)),
+    drive: operator('abort'),
+  },
+  'needs-attention-after-dispatch-resolved-manually': {
+    lines: CHEAP,
+    arrange: (saga) => saga.services.behaviours.set('capturePayment', failuresForGood(1)),
+    drive: async (saga, handle) => {
+      await saga.waitForStatus(handle, 'AWAITING_DISPATCH');
+      await saga.env.sleep(POLICY.dispatchDelay);
+      await operator('resolved-manually')(saga, handle);
+    },
+  },
+};
+
+export const HISTORIES = path.join(__dirname, 'histories');
+
+async function main() {
+  const overwrite = new Set(process.argv.filter((arg) => arg.startsWith('--overwrite=')).flatMap((arg) => arg.slice('--overwrite='.length).split(',')));
+  for (const name of overwrite) if (!SCENARIOS[name]) throw new Error(`--overwrite: no scenario named ${name}`);
+  Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
+  const saga = await SagaTestEnv.start('replay');
+  try {
+    for (const [name, scenario] of Object.entries(SCENARIOS)) {
+      const file = path.join(HISTORIES, `${name}.json`);
+      if (existsSync(file) && !overwrite.has(name)) {
+        console.log(`${name}: kept (recorded before; --overwrite=${name} to record it again)`);
+        continue;
+      }
+      saga.reset();
+      scenario.arrange?.(saga);
+      const handle = await saga.start(scenario.lines, POLICY);
+      await scenario.drive?.(saga, handle);
+      const result = await handle.result();
+      writeFileSync(file, historyToJSON(await handle.fetchHistory()) + '\n');
+      console.log(`${name}: ${result.status}, history written to ${path.relative(process.cwd(), file)}`);
+    }
+  } finally {
+    await saga.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
