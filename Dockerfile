@@ -1,5 +1,6 @@
 # One image for every process of the order saga: the API (`npm run api`, the default), the worker
-# (`npm run worker`, optionally `--only=<role>` or WORKER_ROLES) and the one-shot `npm run db:provision`.
+# (`npm run worker`, optionally `--only=<role>` or WORKER_ROLES), the sandbox payment provider
+# (`npm run payment-provider`) and the one-shot `npm run db:provision`.
 # TypeScript runs through tsx (a runtime dependency), so there is no build step. See docker-compose.yml.
 FROM node:20-bookworm-slim
 
@@ -32,6 +33,9 @@ ENV NODE_ENV=production
 # `npm run ...`, because npm does not pass SIGTERM on to the script it runs (the process would be killed
 # instead of shutting down gracefully). The commands are the same as the npm scripts'.
 ENV PATH=/app/node_modules/.bin:$PATH
+# The sandbox payment provider's store. Created here, owned by the unprivileged user, so that a named volume
+# mounted on it (docker-compose.yml) starts with that owner and the provider can write its log.
+RUN mkdir -p /var/lib/payment-provider && chown node:node /var/lib/payment-provider
 # tsx keeps its transform cache in the temporary folder, which the unprivileged user can write.
 USER node
 EXPOSE 3000
