@@ -52,6 +52,8 @@ export interface ChaosSummary {
   /** Orders that ended in a way their kind does not allow (e.g. a happy order REJECTED), with examples. */
   unexpectedOutcomes: number;
   unexpectedExamples: string[];
+  /** Orders whose cancel the API accepted (202) and that were shipped all the same: each breaks a promise. */
+  acceptedCancelsShipped: number;
   /** Orders rejected because the provider's confirmation never reached the saga. */
   confirmationTimeouts: number;
   /** Retried activities whose previous attempt timed out (start-to-close, or waiting for a pooled connection). */
@@ -222,6 +224,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       refusedAtSubmission++;
     }
 
+    /** Orders whose cancel was answered 202: they must end CANCELLED. */
+    const cancelsAccepted = new Set<string>();
     /** What a person does after placing: a manager approves (or rejects), a customer cancels. */
     async function followUp(orderId: string, kind: Kind): Promise<void> {
       // The out-of-stock order is above the approval threshold too: approved, it then fails at reservation.
@@ -231,6 +235,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         try {
           if (kind === 'cancellation') {
             const response = await call('POST', `/orders/${orderId}/cancel`, { reason: 'chaos: customer cancelled' });
+            if (response.status === 202) cancelsAccepted.add(orderId);
             if (response.status < 500) return;
           } else {
             const state = await call('GET', `/orders/${orderId}`);
@@ -328,6 +333,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     let confirmationTimeouts = 0;
     let timeoutRetries = 0;
     let poolTimeoutRetries = 0;
+    let acceptedCancelsShipped = 0;
     const unexpectedExamples: string[] = [];
     const byKind: Record<string, Record<string, number>> = {};
     const ids = [...accepted.keys()];
@@ -343,6 +349,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
           if (state.status !== 404 && state.body.status in terminal && !ALLOWED_OUTCOMES[orderKind].includes(state.body.status)) {
             unexpectedOutcomes++;
             if (unexpectedExamples.length < 5) unexpectedExamples.push(`${orderId} (${orderKind}): ${state.body.status} ${state.body.failureReason ?? ''}`);
+          }
+          if (cancelsAccepted.has(orderId) && state.body.status === 'COMPLETED') {
+            acceptedCancelsShipped++;
+            if (unexpectedExamples.length < 5) unexpectedExamples.push(`${orderId}: cancel answered 202, then COMPLETED`);
           }
           if (/did not confirm within/.test(state.body.failureReason ?? '')) confirmationTimeouts++;
           if (state.status === 404) return;
@@ -376,6 +386,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       lost,
       unexpectedOutcomes,
       unexpectedExamples,
+      acceptedCancelsShipped,
       confirmationTimeouts,
       timeoutRetries,
       poolTimeoutRetries,
@@ -412,6 +423,7 @@ export function formatSummary(s: ChaosSummary): string {
     `still running              ${s.stillRunning}`,
     `orders lost                ${s.lost}`,
     `unexpected outcomes        ${s.unexpectedOutcomes}${s.unexpectedExamples.map((e) => `\n    ✗ ${e}`).join('')}`,
+    `accepted cancels shipped   ${s.acceptedCancelsShipped}   (cancel answered 202, order COMPLETED anyway)`,
     `confirmation timeouts      ${s.confirmationTimeouts}   (orders rejected because no confirmation reached the saga)`,
     `timed-out attempts retried ${s.timeoutRetries}   (of which waiting for a database connection: ${s.poolTimeoutRetries})`,
     `activity retries observed  ${s.retriesObserved}`,
@@ -424,6 +436,6 @@ export function formatSummary(s: ChaosSummary): string {
 
 export function metTarget(s: ChaosSummary): boolean {
   return s.accepted > 0 && s.stillRunning === 0 && s.lost === 0 && s.violations === 0 && s.duplicateEffects === 0 &&
-    s.unexpectedOutcomes === 0 && s.confirmationTimeouts === 0 &&
+    s.unexpectedOutcomes === 0 && s.acceptedCancelsShipped === 0 && s.confirmationTimeouts === 0 &&
     s.terminal.COMPLETED + s.terminal.REJECTED + s.terminal.CANCELLED === s.accepted;
 }

@@ -26,6 +26,7 @@ describe('chaos run (100 orders, worker killed, PostgreSQL and API restarted)', 
     assert.equal(summary.violations, 0, report);
     assert.deepEqual(summary.restarts, { worker: 1, postgres: 1, api: 1, provider: 1 });
     assert.equal(summary.unexpectedOutcomes, 0, `every order ended as its kind allows:\n${report}`);
+    assert.equal(summary.acceptedCancelsShipped, 0, `a cancel answered 202 always compensates:\n${report}`);
     assert.equal(summary.confirmationTimeouts, 0, `no order was rejected for a confirmation the provider gave:\n${report}`);
     assert.ok(summary.retriesObserved > 0, 'faults were injected and retried');
     for (const status of ['COMPLETED', 'REJECTED', 'CANCELLED'] as const) assert.ok(summary.terminal[status] > 0, `some orders ${status}`);

@@ -49,7 +49,8 @@ export class TestStack {
     private readonly dataDir: string,
   ) {}
 
-  static async start(prefix: string, env: NodeJS.ProcessEnv = {}): Promise<TestStack> {
+  /** `runWorkers: false` leaves the workers to the test (e.g. a worker process it kills; see workerEnvironment). */
+  static async start(prefix: string, env: NodeJS.ProcessEnv = {}, { runWorkers = true } = {}): Promise<TestStack> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), `order-saga-${prefix}-`));
     const databaseUrls = await createServiceDatabases(prefix);
     const config = loadConfig({
@@ -70,11 +71,26 @@ export class TestStack {
       temporalPort: await freePort(),
       temporalUiPort: 0,
       providerPort: 0,
+      runWorkers,
       workflowBundle: await workflowBundle(),
       log: () => {},
     });
     const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
     return new TestStack(stack, client, config, dataDir);
+  }
+
+  /** The environment of a `npm run worker` process for this system (servers, databases, provider). */
+  workerEnvironment(): NodeJS.ProcessEnv {
+    return {
+      TEMPORAL_ADDRESS: this.stack.temporalAddress,
+      ...Object.fromEntries(Object.entries(this.stack.databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
+      PAYMENT_PROVIDER_URL: this.stack.providerUrl,
+      PAYMENT_PROVIDER_API_KEY: this.config.payments.providerApiKey,
+      PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      API_KEYS,
+      REGISTER_SEARCH_ATTRIBUTES: 'off',
+      LOG_LEVEL: 'ERROR',
+    };
   }
 
   /** The system's configuration for a second API process on the side, listening on any free port. */
