@@ -4,9 +4,12 @@
 // interceptor sits outside it and may make several), and tells which ones certainly never left the client:
 //   - UNAVAILABLE "No connection established" (connection refused, name not resolved): the load balancer had
 //     no connection to give the call;
-//   - DEADLINE_EXCEEDED or CANCELLED before the call had a stream on a connection (gRPC's deadline details then
-//     carry no `remote_addr=`: the call was still waiting for a connection, name resolution or its metadata).
-// Everything else, including a deadline hit while the server had the request, counts as "may have arrived".
+//   - DEADLINE_EXCEEDED raised by this client (grpc-js's "Deadline exceeded…") before the call had a stream on a
+//     connection (its details then carry no `remote_addr=`: the call was still waiting for a connection, name
+//     resolution or its metadata).
+// Everything else counts as "may have arrived": a deadline hit while the server had the request, a
+// DEADLINE_EXCEEDED the server itself answered (Temporal ends a long-polled update a little before the caller's
+// deadline, with its own message: the request certainly arrived), and a call cancelled by the client.
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
@@ -20,10 +23,11 @@ interface Delivery {
 
 const deliveries = new Map<string, Delivery>();
 
-function certainlyUnsent(status: grpc.StatusObject): boolean {
+/** Whether an attempt that ended with `status` certainly never reached the server. */
+export function certainlyUnsent(status: Pick<grpc.StatusObject, 'code' | 'details'>): boolean {
   const details = status.details ?? '';
   if (status.code === grpc.status.UNAVAILABLE) return /(^|: )No connection established/.test(details);
-  if (status.code === grpc.status.DEADLINE_EXCEEDED || status.code === grpc.status.CANCELLED) return !details.includes('remote_addr=');
+  if (status.code === grpc.status.DEADLINE_EXCEEDED) return /^Deadline exceeded/.test(details) && !details.includes('remote_addr=');
   return false;
 }
 

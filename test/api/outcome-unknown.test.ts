@@ -10,7 +10,9 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, type Config, type DatabaseUrls } from '../../src/config';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import { isTemporalUnavailable, OutcomeUnknownError } from '../../src/api/errors';
+import { certainlyUnsent } from '../../src/api/temporal-delivery';
 import { orderIdForKey, OrderWorkflows } from '../../src/api/order-workflows';
 import { apiTemporalConnection, startApiServer, type ApiServer } from '../../src/api/server';
 import { NativeConnection } from '@temporalio/worker';
@@ -121,6 +123,22 @@ describe('writes whose outcome is unknown (Temporal timing out)', function () {
     } finally {
       await Promise.all([silentClient.connection.close(), refusedClient.connection.close(), untracked.connection.close()]);
     }
+  });
+
+  it('counts an attempt as never sent only when the client itself gave up before it had a connection', function () {
+    const unsent = (code: number, details: string) => certainlyUnsent({ code, details });
+    assert.equal(unsent(grpcStatus.UNAVAILABLE, 'No connection established. Last error: connect ECONNREFUSED 127.0.0.1:1'), true);
+    assert.equal(unsent(grpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded after 5.001s,waiting for name resolution'), true);
+    assert.equal(unsent(grpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded after 5.001s,LB pick: 5.000s'), true);
+    assert.equal(unsent(grpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'), true);
+    // On a connection, the server may have the request.
+    assert.equal(unsent(grpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded after 5.002s,LB pick: 0.001s,remote_addr=127.0.0.1:7233'), false);
+    // The server's own deadline answer (Temporal ends a long-polled update early): it certainly arrived.
+    assert.equal(unsent(grpcStatus.DEADLINE_EXCEEDED, 'context deadline exceeded'), false);
+    assert.equal(unsent(grpcStatus.DEADLINE_EXCEEDED, 'Timed out waiting for the workflow update to reach the accepted stage.'), false);
+    // A call the client cancelled may have been sent already.
+    assert.equal(unsent(grpcStatus.CANCELLED, 'Cancelled on client'), false);
+    assert.equal(unsent(grpcStatus.UNAVAILABLE, 'Connection dropped'), false);
   });
 
   describe('on a real server with no saga worker', function () {
