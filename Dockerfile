@@ -14,15 +14,16 @@ WORKDIR /app
 
 # The dependency layer, rebuilt only when the lockfile, the install scripts or the Prisma schemas change.
 # `npm ci` runs the postinstall: scripts/install-temporal.sh and scripts/generate-prisma-clients.sh.
-# The image needs no Temporal CLI or test server (they serve `npm start` and the tests, not the API or the
-# worker), so pointing TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH at /bin/true for this one command
-# makes install-temporal.sh skip its pip install; the variables are not kept in the image.
+# The image needs no Temporal CLI, test server or NATS server (they serve `npm start` and the tests; compose
+# runs Temporal and NATS from their own images), so pointing TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH /
+# NATS_SERVER_PATH at /bin/true for this one command makes the install scripts skip their pip installs; the
+# variables are not kept in the image.
 # Generating the Prisma clients into generated/prisma needs the schemas under prisma/ but no database.
 # Dev dependencies (mocha, typescript, @temporalio/testing, types) are left out: nothing at run time needs them.
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
 COPY prisma ./prisma
-RUN TEMPORAL_CLI_PATH=/bin/true TEMPORAL_TEST_SERVER_PATH=/bin/true npm ci --omit=dev --no-audit --no-fund \
+RUN TEMPORAL_CLI_PATH=/bin/true TEMPORAL_TEST_SERVER_PATH=/bin/true NATS_SERVER_PATH=/bin/true npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
 COPY tsconfig.json ./

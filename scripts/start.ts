@@ -20,6 +20,7 @@ async function main() {
   if (stack.temporalUiUrl) console.log(`  Temporal Web UI:  ${stack.temporalUiUrl}`);
   console.log(`  Temporal server:  ${stack.temporalAddress}`);
   console.log(`  Payment provider: ${stack.providerUrl}`);
+  console.log(`  NATS JetStream:   ${stack.natsServers.join(', ')}`);
   if (config.auth.usingDevDefaults) {
     // Development keys only: API_KEYS replaces them, and production refuses them.
     console.log('  API keys (development defaults; set API_KEYS to replace them):');

@@ -123,6 +123,12 @@ export interface Config {
     /** How long the sandbox provider takes to confirm; `off`: only its decide endpoint decides (tests play the bank). */
     sandboxConfirmDelayMs: number | 'off';
   };
+  events: {
+    /** NATS servers with JetStream (NATS_URL, comma-separated for a cluster); unset: `npm start` runs its own. */
+    natsServers?: string[];
+    /** Replicas of every stream (NATS_STREAM_REPLICAS): 1 on one server, 3 on a three-node cluster. */
+    streamReplicas: number;
+  };
   /** The task queues a `npm run worker` process polls (WORKER_ROLES; `--only=` overrides it). */
   workerRoles: WorkerRole[];
   workers: {
@@ -139,7 +145,7 @@ export interface Config {
   /** LOG_LEVEL of the Temporal runtime; unset lets each program choose (WARN for `npm start`, INFO for a worker). */
   logLevel?: LogLevelName;
   /** Ports of the servers `npm start` runs itself. */
-  localStack: { postgresPort: number; temporalPort: number; temporalUiPort: number; providerPort: number };
+  localStack: { postgresPort: number; temporalPort: number; temporalUiPort: number; providerPort: number; natsPort: number };
   /** Fault injection for reliability tests (src/worker/fault-injection.ts); unset in normal operation, refused in production. */
   faultInjection?: string;
 }
@@ -179,6 +185,25 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
 }
 
 const port = (env: NodeJS.ProcessEnv, name: string, fallback: number) => integer(env, name, fallback, 0, 65_535);
+
+/** NATS_URL: one server or a comma-separated cluster, each `nats://host:port` (or tls://, ws://, wss://). */
+function natsServers(env: NodeJS.ProcessEnv): string[] | undefined {
+  const raw = read(env, 'NATS_URL');
+  if (raw === undefined) return undefined;
+  return raw.split(',').map((entry, i) => {
+    const server = entry.trim();
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(server);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !['nats:', 'tls:', 'ws:', 'wss:'].includes(parsed.protocol) || !parsed.hostname) {
+      throw new ConfigError(`NATS_URL entry ${i + 1} must be a URL such as nats://host:4222, got "${redactUrl(server)}"`);
+    }
+    return server;
+  });
+}
 
 function url(env: NodeJS.ProcessEnv, name: string, fallback: string | undefined, protocols: string[]): string | undefined {
   const raw = read(env, name) ?? fallback;
@@ -401,6 +426,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sandboxConfirmDelayMs:
         read(env, 'SANDBOX_CONFIRM_DELAY_MS') === 'off' ? 'off' : integer(env, 'SANDBOX_CONFIRM_DELAY_MS', 1000, 0, 3_600_000),
     },
+    events: {
+      natsServers: natsServers(env),
+      streamReplicas: integer(env, 'NATS_STREAM_REPLICAS', 1, 1, 5),
+    },
     workerRoles: parseWorkerRoles(read(env, 'WORKER_ROLES')),
     workers: {
       poolSize,
@@ -413,6 +442,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       temporalPort: port(env, 'TEMPORAL_DEV_PORT', 7233),
       temporalUiPort: port(env, 'TEMPORAL_UI_PORT', 8233),
       providerPort: port(env, 'PROVIDER_PORT', 3100),
+      natsPort: port(env, 'NATS_PORT', 4222),
     },
     faultInjection,
   };

@@ -46,7 +46,8 @@ describe('configuration (src/config.ts)', function () {
     assert.equal(config.payments.webhookSecret, DEV_WEBHOOK_SECRET);
     assert.equal(config.temporal.searchAttributes, 'auto');
     assert.deepEqual(config.workerRoles, WORKER_ROLES);
-    assert.deepEqual(config.localStack, { postgresPort: 54329, temporalPort: 7233, temporalUiPort: 8233, providerPort: 3100 });
+    assert.deepEqual(config.localStack, { postgresPort: 54329, temporalPort: 7233, temporalUiPort: 8233, providerPort: 3100, natsPort: 4222 });
+    assert.deepEqual(config.events, { natsServers: undefined, streamReplicas: 1 });
     assert.equal(config.temporal.address, undefined);
   });
 
@@ -98,7 +99,17 @@ describe('configuration (src/config.ts)', function () {
     ['an activity concurrency that is not a number', { ACTIVITY_CONCURRENCY: 'many' }, /^ACTIVITY_CONCURRENCY/],
     ['no attempt for unexpected errors', { UNEXPECTED_ERROR_MAX_ATTEMPTS: '0' }, /^UNEXPECTED_ERROR_MAX_ATTEMPTS/],
     ['a provider port out of range', { PROVIDER_PORT: '65536' }, /^PROVIDER_PORT/],
+    ['a NATS URL of another scheme', { NATS_URL: 'http://nats:4222' }, /^NATS_URL entry 1/],
+    ['a NATS cluster with a bad second server', { NATS_URL: 'nats://a:4222,b:4222' }, /^NATS_URL entry 2/],
+    ['stream replicas beyond a cluster', { NATS_STREAM_REPLICAS: '7' }, /^NATS_STREAM_REPLICAS/],
   ];
+
+  it('reads NATS_URL as one server or a cluster', function () {
+    assert.deepEqual(loadConfig({ NATS_URL: 'nats://nats-1:4222, nats://nats-2:4222,nats://nats-3:4222', NATS_STREAM_REPLICAS: '3' }).events, {
+      natsServers: ['nats://nats-1:4222', 'nats://nats-2:4222', 'nats://nats-3:4222'],
+      streamReplicas: 3,
+    });
+  });
 
   it('sizes worker activity concurrency with the database pool unless told otherwise', function () {
     assert.deepEqual(loadConfig({ DB_POOL_SIZE: '7' }).workers, { poolSize: 7, activityConcurrency: 7, unexpectedErrorMaxAttempts: 5 });

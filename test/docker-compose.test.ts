@@ -55,6 +55,8 @@ const CONFIG_VARIABLES = [
   'PAYMENT_CHECK_INTERVAL',
   'DB_POOL_SIZE',
   'UNEXPECTED_ERROR_MAX_ATTEMPTS',
+  'NATS_URL',
+  'NATS_STREAM_REPLICAS',
   'API_KEYS',
 ];
 
@@ -170,6 +172,32 @@ describe('docker-compose.yml', function () {
       assert.equal(environment.TEMPORAL_ADDRESS, 'temporal:7233');
     });
   }
+
+  it('runs a three-node NATS JetStream cluster, each node with its own store, and streams with three replicas', function () {
+    const nodes = ['nats-1', 'nats-2', 'nats-3'];
+    for (const name of nodes) {
+      const node = service(name);
+      assert.match(node.image ?? '', /^nats:\d+\.\d+\.\d+/, `${name} runs a pinned NATS server`);
+      const command = node.command ?? [];
+      const flag = (option: string) => command[command.indexOf(option) + 1];
+      assert.ok(command.includes('--jetstream'), `${name} has JetStream on`);
+      assert.equal(flag('--cluster_name'), 'order-saga');
+      const routes = flag('--routes').split(',').map((route) => new URL(route).hostname).sort();
+      assert.deepEqual(routes, nodes.filter((other) => other !== name), `${name} routes to the two other nodes`);
+      const store = node.volumes?.find((volume) => volume.target === flag('--store_dir'));
+      assert.ok(store?.source, `${name} keeps its JetStream store on a volume`);
+      assert.ok(node.healthcheck?.test?.join(' ').includes('healthz'), `${name} is health-checked`);
+      assert.equal(service('provision').depends_on?.[name]?.condition, 'service_healthy', `provision waits for ${name}`);
+    }
+    const stores = nodes.map((name) => service(name).volumes?.[0]?.source);
+    assert.equal(new Set(stores).size, 3, 'each node has its own store');
+    for (const name of ['provision', 'worker', 'api']) {
+      const environment = service(name).environment ?? {};
+      const servers = environment.NATS_URL!.split(',').map((server) => new URL(server).hostname).sort();
+      assert.deepEqual(servers, nodes, `${name} knows every node`);
+      assert.equal(environment.NATS_STREAM_REPLICAS, '3');
+    }
+  });
 
   it('runs the sandbox payment provider as its own service with its own volume, reached by the worker', function () {
     const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };

@@ -1,6 +1,7 @@
 // The whole system in one process: PostgreSQL (embedded unless *_DATABASE_URL are set), the Temporal dev
-// server (unless TEMPORAL_ADDRESS is set), the sandbox payment provider (unless PAYMENT_PROVIDER_URL is set),
-// the workers and the API. `npm start` and the end-to-end tests both run it.
+// server (unless TEMPORAL_ADDRESS is set), NATS with JetStream (unless NATS_URL is set), the sandbox payment
+// provider (unless PAYMENT_PROVIDER_URL is set), the workers and the API. `npm start` and the end-to-end
+// tests both run it.
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
@@ -12,6 +13,9 @@ import { temporalConnectionOptions } from '../temporal-connection';
 import { ensureSearchAttributes } from '../worker/search-attributes';
 import { faultsFromConfig } from '../worker/fault-injection';
 import { createWorkers, type WorkerSet } from '../worker/workers';
+import { connectNats } from '../events/nats-connection';
+import { ensureStreams } from '../events/streams';
+import { startNatsServer } from './nats';
 import { startEmbeddedPostgres } from './postgres';
 import { provisionDatabases } from './provision';
 import { startTemporalDevServer } from './temporal-dev-server';
@@ -27,6 +31,8 @@ export interface StackOptions {
   temporalUiPort?: number;
   /** Port of the sandbox payment provider (0: any free port). */
   providerPort?: number;
+  /** Port of the embedded NATS server. */
+  natsPort?: number;
   /** Run the workers in this process (default true). */
   runWorkers?: boolean;
   workflowBundle?: WorkflowBundle;
@@ -39,6 +45,8 @@ export interface RunningStack {
   temporalUiUrl?: string;
   /** The payment provider's API (the sandbox's, unless PAYMENT_PROVIDER_URL names another). */
   providerUrl: string;
+  /** The NATS servers the streams live on (the embedded one, unless NATS_URL names others). */
+  natsServers: string[];
   databaseUrls: DatabaseUrls;
   workers?: WorkerSet;
   stop(): Promise<void>;
@@ -81,6 +89,22 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       temporalAddress = devServer.address;
       temporalUiUrl ??= devServer.uiUrl;
     }
+    let natsServers = options.config.events.natsServers;
+    if (!natsServers) {
+      const port = options.natsPort ?? options.config.localStack.natsPort;
+      const storeDir = path.join(dataDir, 'nats');
+      log(`nats: starting nats-server with JetStream on 127.0.0.1:${port} (streams in ${storeDir})`);
+      const nats = await startNatsServer({ port, storeDir });
+      stops.push(() => nats.stop());
+      natsServers = [nats.url];
+    }
+    const nc = await connectNats(natsServers, 'order-saga-start');
+    try {
+      await ensureStreams(nc, { replicas: options.config.events.streamReplicas });
+    } finally {
+      await nc.close();
+    }
+
     let providerUrl = options.config.payments.providerUrl;
     if (!providerUrl) {
       if (options.config.payments.provider === 'external') throw new Error('PAYMENT_PROVIDER=external needs PAYMENT_PROVIDER_URL');
@@ -102,6 +126,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       ...options.config,
       temporal: { ...options.config.temporal, address: temporalAddress, uiUrl: temporalUiUrl },
       payments: { ...options.config.payments, providerUrl },
+      events: { ...options.config.events, natsServers },
     };
 
     const admin = await Connection.connect(temporalConnectionOptions(config.temporal).client);
@@ -130,7 +155,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
     const api = await startApiServer({ config, databaseUrls, temporalAddress });
     stops.push(() => api.close());
-    return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, databaseUrls, workers, stop };
+    return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, natsServers, databaseUrls, workers, stop };
   } catch (error) {
     await stop();
     throw error;

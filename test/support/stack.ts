@@ -71,6 +71,7 @@ export class TestStack {
       temporalPort: await freePort(),
       temporalUiPort: 0,
       providerPort: 0,
+      natsPort: await freePort(),
       runWorkers,
       workflowBundle: await workflowBundle(),
       log: () => {},
