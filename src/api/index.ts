@@ -14,10 +14,11 @@ async function main() {
     console.warn('api: WARNING: API_KEYS is not set; using the development keys (see README). Never in production.');
   }
   const api = await startApiServer({ config, databaseUrls: config.databaseUrls, temporalAddress: config.temporal.address });
-  console.log(`api: listening on ${api.url} (Temporal ${temporal})`);
+  // Handlers before the 'listening' line: whoever waits for it may signal at once.
   const stop = () => void api.close().then(() => process.exit(0));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  console.log(`api: listening on ${api.url} (Temporal ${temporal})`);
 }
 
 main().catch((error) => {

@@ -26,11 +26,7 @@ async function main(): Promise<void> {
     port: config.port,
     webhook: config.webhook,
   });
-  console.log(`payment-provider: listening on ${provider.url}`);
-  console.log(
-    `payment-provider: data in ${config.dataDir}; webhooks to ${config.callbackUrl}; ` +
-      (config.confirmDelayMs === 'off' ? 'decisions only through POST /v1/authorizations/:ref/decide' : `auto-confirm after ${config.confirmDelayMs} ms`),
-  );
+  // Handlers first: whoever waits for the 'listening' line may signal at once, before a handler set after it.
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -46,6 +42,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.once('SIGTERM', () => shutdown('SIGTERM'));
+  console.log(`payment-provider: listening on ${provider.url}`);
+  console.log(
+    `payment-provider: data in ${config.dataDir}; webhooks to ${config.callbackUrl}; ` +
+      (config.confirmDelayMs === 'off' ? 'decisions only through POST /v1/authorizations/:ref/decide' : `auto-confirm after ${config.confirmDelayMs} ms`),
+  );
 }
 
 main().catch((error) => {
