@@ -1,5 +1,8 @@
 // Inventory activities. Each is idempotent, keyed by the order id: the reservations table's primary key,
 // not memory, decides whether the work was already done, so a retried or duplicated call changes nothing.
+// Every change records its event (StockReserved, StockReleased, ReservationConsumed) in the outbox in the
+// same transaction; a call that changes nothing records nothing.
+import { appendEvents } from '../../events/outbox';
 import { refuse } from '../refuse';
 import { MAX_ORDER_TOTAL_CENTS, Refusal, totalCents, type OrderLine, type PricedLine } from '../../domain';
 import type { InventoryDb } from './db';
@@ -62,6 +65,7 @@ export function createInventoryActivities(db: InventoryDb) {
           }
         }
         await tx.reservationLine.createMany({ data: lines.map((line) => ({ orderId: input.orderId, ...line })) });
+        await appendEvents(tx, [reservationEvent(input.orderId, 'StockReserved', { lines })]);
         return { orderId: input.orderId, status: 'RESERVED' };
       });
     },
@@ -76,7 +80,10 @@ export function createInventoryActivities(db: InventoryDb) {
           data: [{ orderId: input.orderId, status: 'RELEASED' }],
           skipDuplicates: true,
         });
-        if (tombstone.count === 1) return { orderId: input.orderId, status: 'RELEASED' };
+        if (tombstone.count === 1) {
+          await appendEvents(tx, [reservationEvent(input.orderId, 'StockReleased', { lines: [], beforeReservation: true })]);
+          return { orderId: input.orderId, status: 'RELEASED' };
+        }
         // The conditional update locks the row: of two concurrent releases, only one sees RESERVED.
         const released = await tx.reservation.updateMany({
           where: { orderId: input.orderId, status: 'RESERVED' },
@@ -87,6 +94,9 @@ export function createInventoryActivities(db: InventoryDb) {
           for (const line of lines) {
             await tx.product.update({ where: { sku: line.sku }, data: { onHand: { increment: line.quantity } } });
           }
+          await appendEvents(tx, [
+            reservationEvent(input.orderId, 'StockReleased', { lines: lines.map(({ sku, quantity }) => ({ sku, quantity })), beforeReservation: false }),
+          ]);
         }
         const current = await tx.reservation.findUniqueOrThrow({ where: { orderId: input.orderId } });
         return { orderId: input.orderId, status: current.status };
@@ -95,8 +105,11 @@ export function createInventoryActivities(db: InventoryDb) {
 
     /** The order shipped: its reserved units leave stock for good. */
     async consumeReservation(input: { orderId: string }): Promise<ReservationResult> {
-      await db.reservation.updateMany({ where: { orderId: input.orderId, status: 'RESERVED' }, data: { status: 'CONSUMED' } });
-      const current = await db.reservation.findUnique({ where: { orderId: input.orderId } });
+      const current = await db.$transaction(async (tx) => {
+        const consumed = await tx.reservation.updateMany({ where: { orderId: input.orderId, status: 'RESERVED' }, data: { status: 'CONSUMED' } });
+        if (consumed.count === 1) await appendEvents(tx, [reservationEvent(input.orderId, 'ReservationConsumed', {})]);
+        return tx.reservation.findUnique({ where: { orderId: input.orderId } });
+      });
       if (current?.status !== 'CONSUMED') {
         throw new Error(`reservation of order ${input.orderId} cannot be consumed: it is ${current?.status ?? 'missing'}`);
       }
@@ -106,3 +119,8 @@ export function createInventoryActivities(db: InventoryDb) {
 }
 
 export type InventoryActivities = ReturnType<typeof createInventoryActivities>;
+
+/** An event of an order's reservation (aggregate Reservation, keyed by the order id). */
+function reservationEvent(orderId: string, type: string, payload: Record<string, unknown>) {
+  return { aggregateType: 'Reservation', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
+}

@@ -1,5 +1,7 @@
 // Orders activities: the order record, where its saga ended, and whether it waits for an operator.
-// Idempotent, keyed by the order id.
+// Idempotent, keyed by the order id. Every change records its event (OrderCreated, OrderNeedsAttention,
+// OrderResumed, OrderClosed) in the outbox in the same transaction; a call that changes nothing records nothing.
+import { appendEvents } from '../../events/outbox';
 import { totalCents, type OrderLine, type PricedLine } from '../../domain';
 import type { Attention } from '../../workflows/definitions';
 import { Prisma } from '../../../generated/prisma/orders';
@@ -65,6 +67,7 @@ export function createOrdersActivities(db: OrdersDb) {
         });
         if (created.count === 1) {
           await tx.orderLine.createMany({ data: input.lines.map((line) => ({ orderId: input.orderId, ...line })) });
+          await appendEvents(tx, [orderCreated(input, input.lines)]);
         }
       });
       return { orderId: input.orderId, totalCents: total };
@@ -78,10 +81,20 @@ export function createOrdersActivities(db: OrdersDb) {
       const data = input.attention
         ? { status: 'NEEDS_ATTENTION' as const, attention: { ...input.attention } }
         : { status: 'PENDING' as const, attention: Prisma.DbNull };
+      const event = input.attention
+        ? orderEvent(input.orderId, 'OrderNeedsAttention', { attention: input.attention })
+        : orderEvent(input.orderId, 'OrderResumed', {});
       await db.$transaction(async (tx) => {
         const existing = await tx.order.findUnique({ where: { id: input.orderId } });
-        if (!existing) await tx.order.create({ data: { ...newOrder(input), ...data } });
-        else if (existing.closedAt === null) await tx.order.update({ where: { id: input.orderId }, data });
+        if (!existing) {
+          await tx.order.create({ data: { ...newOrder(input), ...data } });
+          await appendEvents(tx, [orderCreated(input, input.lines), event]);
+        } else if (existing.closedAt === null) {
+          const unchanged = existing.status === data.status && sameJson(existing.attention ?? null, input.attention);
+          if (unchanged) return;
+          await tx.order.update({ where: { id: input.orderId }, data });
+          await appendEvents(tx, [event]);
+        }
       });
     },
 
@@ -94,6 +107,12 @@ export function createOrdersActivities(db: OrdersDb) {
         compensations: input.compensations,
         closedAt: new Date(),
       };
+      const closed = orderEvent(input.orderId, 'OrderClosed', {
+        status: outcome.status,
+        failureReason: outcome.failureReason,
+        completedSteps: outcome.completedSteps,
+        compensations: outcome.compensations,
+      });
       await db.$transaction(async (tx) => {
         const existing = await tx.order.findUnique({ where: { id: input.orderId } });
         if (existing) {
@@ -105,13 +124,37 @@ export function createOrdersActivities(db: OrdersDb) {
             existing.failureReason === outcome.failureReason &&
             sameList(existing.completedSteps, outcome.completedSteps) &&
             sameList(existing.compensations, outcome.compensations);
-          if (!alreadyClosed) await tx.order.update({ where: { id: input.orderId }, data: { ...outcome, attention: Prisma.DbNull } });
+          if (alreadyClosed) return;
+          await tx.order.update({ where: { id: input.orderId }, data: { ...outcome, attention: Prisma.DbNull } });
+          await appendEvents(tx, [closed]);
           return;
         }
         await tx.order.create({ data: { ...newOrder(input), ...outcome } });
+        await appendEvents(tx, [orderCreated(input, input.lines), closed]);
       });
     },
   };
 }
 
 export type OrdersActivities = ReturnType<typeof createOrdersActivities>;
+
+/** Equal as JSON whatever the key order (jsonb stores keys in its own order). Flat objects only. */
+function sameJson(a: unknown, b: unknown): boolean {
+  const canonical = (value: unknown) => JSON.stringify(value, value && typeof value === 'object' ? Object.keys(value).sort() : undefined);
+  return canonical(a) === canonical(b);
+}
+
+/** An event of an order (aggregate Order, keyed by the order id). */
+function orderEvent(orderId: string, type: string, payload: Record<string, unknown>) {
+  return { aggregateType: 'Order', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
+}
+
+function orderCreated(input: { orderId: string; customerId: string } & OrderOrigin, lines: (OrderLine & { unitPriceCents?: number })[]) {
+  const priced = lines.map((line) => ({ sku: line.sku, quantity: line.quantity, unitPriceCents: line.unitPriceCents ?? 0 }));
+  return orderEvent(input.orderId, 'OrderCreated', {
+    customerId: input.customerId,
+    clientId: input.clientId ?? null,
+    lines: priced,
+    totalCents: totalCents(priced),
+  });
+}

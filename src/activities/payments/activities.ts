@@ -14,7 +14,10 @@
 //   money was taken at the provider. If a void overtook it, the void refunds at the provider.
 // Cases that cannot happen in a correct saga (capturing a voided payment, a provider that contradicts its
 // own idempotency) are non-retryable ApplicationFailures with their own types, never retried forever.
+// Every change here records its event (PaymentAuthorized, PaymentVoided, PaymentRefunded, PaymentCaptured) in the
+// outbox in the same transaction; a call that changes nothing records nothing.
 import { ApplicationFailure } from '@temporalio/activity';
+import { appendEvents } from '../../events/outbox';
 import { refuse } from '../refuse';
 import { Refusal, providerRefFor } from '../../domain';
 import type { PaymentsDb } from './db';
@@ -135,6 +138,9 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
             availableCents: available,
           });
         }
+        await appendEvents(tx, [
+          paymentEvent(input.orderId, 'PaymentAuthorized', { customerId: input.customerId, amountCents: input.amountCents, providerRef }),
+        ]);
       });
       const payment = await current(input.orderId);
       // Sent again on every retry: the provider deduplicates by providerRef, and a lost request is re-sent. Only
@@ -171,13 +177,21 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
           data: [{ orderId: input.orderId, customerId: input.customerId, amountCents: 0, status: 'VOIDED', providerRef }],
           skipDuplicates: true,
         });
-        if (tombstone.count === 1) return true;
+        if (tombstone.count === 1) {
+          await appendEvents(tx, [
+            paymentEvent(input.orderId, 'PaymentVoided', { customerId: input.customerId, amountCents: 0, providerRef, beforeAuthorization: true }),
+          ]);
+          return true;
+        }
         const payment = await tx.payment.findUniqueOrThrow({ where: { orderId: input.orderId } });
-        for (const [from, to] of [['AUTHORIZED', 'VOIDED'], ['CAPTURED', 'REFUNDED']] as const) {
+        for (const [from, to, type] of [['AUTHORIZED', 'VOIDED', 'PaymentVoided'], ['CAPTURED', 'REFUNDED', 'PaymentRefunded']] as const) {
           // The conditional update locks the row: of two concurrent voids, only one gives the credit back.
           const changed = await tx.payment.updateMany({ where: { orderId: input.orderId, status: from }, data: { status: to } });
           if (changed.count === 1) {
             await tx.customer.update({ where: { id: payment.customerId }, data: { creditUsedCents: { decrement: payment.amountCents } } });
+            await appendEvents(tx, [
+              paymentEvent(input.orderId, type, { customerId: payment.customerId, amountCents: payment.amountCents, providerRef, beforeAuthorization: false }),
+            ]);
           }
         }
         return true;
@@ -207,7 +221,14 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
         }
         throw error;
       }
-      await db.payment.updateMany({ where: { orderId: input.orderId, status: 'AUTHORIZED' }, data: { status: 'CAPTURED' } });
+      await db.$transaction(async (tx) => {
+        const captured = await tx.payment.updateMany({ where: { orderId: input.orderId, status: 'AUTHORIZED' }, data: { status: 'CAPTURED' } });
+        if (captured.count === 1) {
+          await appendEvents(tx, [
+            paymentEvent(input.orderId, 'PaymentCaptured', { customerId: before.customerId, amountCents: before.amountCents, providerRef: before.providerRef }),
+          ]);
+        }
+      });
       const payment = await current(input.orderId);
       if (payment.status !== 'CAPTURED') {
         // A void overtook this capture here; that void refunds at the provider (see releaseAtProvider).
@@ -219,3 +240,8 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
 }
 
 export type PaymentsActivities = ReturnType<typeof createPaymentsActivities>;
+
+/** An event of an order's payment (aggregate Payment, keyed by the order id). */
+function paymentEvent(orderId: string, type: string, payload: Record<string, unknown>) {
+  return { aggregateType: 'Payment', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
+}

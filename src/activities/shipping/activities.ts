@@ -1,7 +1,9 @@
 // Shipping activities. Each is idempotent, keyed by the order id: the shipments table's primary key decides
 // whether the work was already done. Dispatch is the saga's point of no return: a dispatched shipment
-// cannot be cancelled.
+// cannot be cancelled. Every change records its event (ShipmentScheduled, ShipmentCancelled, ShipmentDispatched)
+// in the outbox in the same transaction; a call that changes nothing records nothing.
 import { ApplicationFailure } from '@temporalio/activity';
+import { appendEvents } from '../../events/outbox';
 import { Refusal, type OrderLine } from '../../domain';
 import { refuse } from '../refuse';
 import type { ShippingDb } from './db';
@@ -28,9 +30,10 @@ export function createShippingActivities(db: ShippingDb) {
       if (units > MAX_UNITS_PER_SHIPMENT) {
         throw refuse(Refusal.ShipmentRefused, `the carrier takes at most ${MAX_UNITS_PER_SHIPMENT} units per shipment, this order has ${units}`);
       }
-      await db.shipment.createMany({
-        data: [{ orderId: input.orderId, status: 'SCHEDULED', lines: input.lines.map(({ sku, quantity }) => ({ sku, quantity })) }],
-        skipDuplicates: true,
+      const lines = input.lines.map(({ sku, quantity }) => ({ sku, quantity }));
+      await db.$transaction(async (tx) => {
+        const created = await tx.shipment.createMany({ data: [{ orderId: input.orderId, status: 'SCHEDULED', lines }], skipDuplicates: true });
+        if (created.count === 1) await appendEvents(tx, [shipmentEvent(input.orderId, 'ShipmentScheduled', { lines })]);
       });
       return current(input.orderId);
     },
@@ -40,8 +43,13 @@ export function createShippingActivities(db: ShippingDb) {
      * scheduling still in flight cannot create a shipment afterwards.
      */
     async cancelShipment(input: { orderId: string }): Promise<ShipmentResult> {
-      await db.shipment.createMany({ data: [{ orderId: input.orderId, status: 'CANCELLED' }], skipDuplicates: true });
-      await db.shipment.updateMany({ where: { orderId: input.orderId, status: 'SCHEDULED' }, data: { status: 'CANCELLED' } });
+      await db.$transaction(async (tx) => {
+        const tombstone = await tx.shipment.createMany({ data: [{ orderId: input.orderId, status: 'CANCELLED' }], skipDuplicates: true });
+        const cancelled = tombstone.count === 1 ? 0 : (await tx.shipment.updateMany({ where: { orderId: input.orderId, status: 'SCHEDULED' }, data: { status: 'CANCELLED' } })).count;
+        if (tombstone.count === 1 || cancelled === 1) {
+          await appendEvents(tx, [shipmentEvent(input.orderId, 'ShipmentCancelled', { beforeScheduling: tombstone.count === 1 })]);
+        }
+      });
       const shipment = await current(input.orderId);
       if (shipment.status === 'DISPATCHED') {
         // The saga never compensates after dispatch; reaching this is a bug, and it must not pass silently.
@@ -52,9 +60,13 @@ export function createShippingActivities(db: ShippingDb) {
 
     /** Hands the parcel to the carrier. After this the order can no longer be cancelled. */
     async dispatchShipment(input: { orderId: string }): Promise<ShipmentResult> {
-      await db.shipment.updateMany({
-        where: { orderId: input.orderId, status: 'SCHEDULED' },
-        data: { status: 'DISPATCHED', dispatchedAt: new Date(), trackingCode: `TRK-${input.orderId}` },
+      await db.$transaction(async (tx) => {
+        const trackingCode = `TRK-${input.orderId}`;
+        const dispatched = await tx.shipment.updateMany({
+          where: { orderId: input.orderId, status: 'SCHEDULED' },
+          data: { status: 'DISPATCHED', dispatchedAt: new Date(), trackingCode },
+        });
+        if (dispatched.count === 1) await appendEvents(tx, [shipmentEvent(input.orderId, 'ShipmentDispatched', { trackingCode })]);
       });
       const shipment = await current(input.orderId);
       if (shipment.status !== 'DISPATCHED') {
@@ -66,3 +78,8 @@ export function createShippingActivities(db: ShippingDb) {
 }
 
 export type ShippingActivities = ReturnType<typeof createShippingActivities>;
+
+/** An event of an order's shipment (aggregate Shipment, keyed by the order id). */
+function shipmentEvent(orderId: string, type: string, payload: Record<string, unknown>) {
+  return { aggregateType: 'Shipment', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
+}
