@@ -1,11 +1,11 @@
 // The whole system in one process: PostgreSQL (embedded unless *_DATABASE_URL are set), the Temporal dev
 // server (unless TEMPORAL_ADDRESS is set), NATS with JetStream (unless NATS_URL is set), the sandbox payment
-// provider (unless PAYMENT_PROVIDER_URL is set), the workers and the API. `npm start` and the end-to-end
-// tests both run it.
+// provider (unless PAYMENT_PROVIDER_URL is set), one outbox relay per service database, the workers and the
+// API. `npm start` and the end-to-end tests both run it.
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
-import { WORKER_ROLES, type Config, type DatabaseUrls } from '../config';
+import { SERVICES, WORKER_ROLES, type Config, type DatabaseUrls } from '../config';
 import { httpPaymentProvider } from '../activities/payments/provider';
 import { startPaymentProvider } from '../payment-provider/start';
 import { startApiServer } from '../api/server';
@@ -14,6 +14,7 @@ import { ensureSearchAttributes } from '../worker/search-attributes';
 import { faultsFromConfig } from '../worker/fault-injection';
 import { createWorkers, type WorkerSet } from '../worker/workers';
 import { connectNats } from '../events/nats-connection';
+import { PollingRelay } from '../events/relay';
 import { ensureStreams } from '../events/streams';
 import { startNatsServer } from './nats';
 import { startEmbeddedPostgres } from './postgres';
@@ -104,6 +105,17 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     } finally {
       await nc.close();
     }
+
+    // One outbox relay per service database, publishing its events to the service's stream.
+    const relayConnection = await connectNats(natsServers, 'order-saga-relay');
+    const relays = SERVICES.map((service) => new PollingRelay({ service, databaseUrl: databaseUrls![service], nats: relayConnection }));
+    const relayRuns = relays.map((relay) => relay.run({ log }));
+    stops.push(async () => {
+      for (const relay of relays) relay.stop();
+      await Promise.all(relayRuns);
+      await Promise.all(relays.map((relay) => relay.close()));
+      await relayConnection.close();
+    });
 
     let providerUrl = options.config.payments.providerUrl;
     if (!providerUrl) {

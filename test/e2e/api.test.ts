@@ -74,6 +74,22 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.ok(found.includes(orderId), 'the order is found by OrderStatus and CustomerId, as in the Web UI');
+
+    // Every service published what it did for the order, through its outbox and relay, in order.
+    const expected = {
+      orders: ['1:OrderCreated', '2:OrderClosed'],
+      inventory: ['1:StockReserved', '2:ReservationConsumed'],
+      payments: ['1:PaymentAuthorized', '2:PaymentCaptured'],
+      shipping: ['1:ShipmentScheduled', '2:ShipmentDispatched'],
+    } as const;
+    for (const [service, events] of Object.entries(expected)) {
+      let published: string[] = [];
+      for (let i = 0; i < 50 && published.length < events.length; i++) {
+        published = await system.publishedEvents(service as keyof typeof expected, orderId);
+        if (published.length < events.length) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.deepEqual(published, events, `${service} published the order's events`);
+    }
   });
 
   it('a payment declined by the provider ends REJECTED with stock and credit restored', async function () {

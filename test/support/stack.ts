@@ -6,7 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig, type Config } from '../../src/config';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { loadConfig, type Config, type ServiceName } from '../../src/config';
+import { connectNats } from '../../src/events/nats-connection';
+import type { EventEnvelope } from '../../src/events/relay';
+import { streamOf } from '../../src/events/streams';
 import { providerRefFor } from '../../src/domain';
 import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
 import { startStack, type RunningStack } from '../../src/local-stack/stack';
@@ -78,6 +82,23 @@ export class TestStack {
     });
     const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
     return new TestStack(stack, client, config, dataDir);
+  }
+
+  /** The events of an order a service published on its stream, as `<sequence>:<type>`, in stream order. */
+  async publishedEvents(service: ServiceName, orderId: string): Promise<string[]> {
+    const nc = await connectNats(this.stack.natsServers, 'test-reader');
+    try {
+      const jsm = await jetstreamManager(nc);
+      const { state } = await jsm.streams.info(streamOf(service));
+      const found: string[] = [];
+      for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
+        const event = (await jsm.streams.getMessage(streamOf(service), { seq }))?.json<EventEnvelope>();
+        if (event?.correlationId === orderId) found.push(`${event.sequence}:${event.type}`);
+      }
+      return found;
+    } finally {
+      await nc.close();
+    }
   }
 
   /** The environment of a `npm run worker` process for this system (servers, databases, provider). */
