@@ -35,7 +35,7 @@ async function main() {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: stopping the API, workers, Temporal and PostgreSQL...`);
+    console.log(`\n${signal}: stopping the API, workers, relays, payment provider, NATS, Temporal and PostgreSQL...`);
     stack.stop().then(
       () => process.exit(0),
       (error) => {
