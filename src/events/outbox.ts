@@ -27,6 +27,14 @@ export interface StoredEvent extends DomainEvent {
   occurredAt: string;
 }
 
+/**
+ * The event of one of an order's aggregates (its Order, Reservation, Payment or Shipment, each keyed by the order
+ * id): the order id is the aggregate id, the correlation id and part of the payload.
+ */
+export function orderEvent(aggregateType: string, orderId: string, type: string, payload: Record<string, unknown>): DomainEvent {
+  return { aggregateType, aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
+}
+
 /** The part of a Prisma transaction client the outbox needs (every service's client has it). */
 export interface RawExecutor {
   $executeRaw(query: TemplateStringsArray, ...values: unknown[]): Promise<number>;

@@ -32,7 +32,7 @@ import {
 } from '@temporalio/workflow';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { TASK_QUEUES } from '../config';
-import { Refusal, providerRefFor, type RefusalType } from '../domain';
+import { Refusal, providerRefFor, totalCents, type RefusalType } from '../domain';
 import type { InventoryActivities } from '../activities/inventory/activities';
 import type { OrdersActivities } from '../activities/orders/activities';
 import type { PaymentsActivities } from '../activities/payments/activities';
@@ -275,7 +275,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     await forwardSteps.run(async () => {
       const priced = await forward('priceOrder', () => inventory.priceOrder(input.lines));
       state.lines = priced;
-      state.totalCents = priced.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
+      state.totalCents = totalCents(priced);
       // The order record itself is not undone: closeOrder below records how the saga ended.
       await forward('createOrder', () => orders.createOrder({ orderId, customerId, lines: priced, ...origin }));
       stepDone('ORDER_CREATED');

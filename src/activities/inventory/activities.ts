@@ -2,7 +2,7 @@
 // not memory, decides whether the work was already done, so a retried or duplicated call changes nothing.
 // Every change records its event (StockReserved, StockReleased, ReservationConsumed) in the outbox in the
 // same transaction; a call that changes nothing records nothing.
-import { appendEvents } from '../../events/outbox';
+import { appendEvents, orderEvent } from '../../events/outbox';
 import { refuse } from '../refuse';
 import { MAX_ORDER_TOTAL_CENTS, Refusal, totalCents, type OrderLine, type PricedLine } from '../../domain';
 import type { InventoryDb } from './db';
@@ -65,7 +65,7 @@ export function createInventoryActivities(db: InventoryDb) {
           }
         }
         await tx.reservationLine.createMany({ data: lines.map((line) => ({ orderId: input.orderId, ...line })) });
-        await appendEvents(tx, [reservationEvent(input.orderId, 'StockReserved', { lines })]);
+        await appendEvents(tx, [orderEvent('Reservation', input.orderId, 'StockReserved', { lines })]);
         return { orderId: input.orderId, status: 'RESERVED' };
       });
     },
@@ -81,7 +81,7 @@ export function createInventoryActivities(db: InventoryDb) {
           skipDuplicates: true,
         });
         if (tombstone.count === 1) {
-          await appendEvents(tx, [reservationEvent(input.orderId, 'StockReleased', { lines: [], beforeReservation: true })]);
+          await appendEvents(tx, [orderEvent('Reservation', input.orderId, 'StockReleased', { lines: [], beforeReservation: true })]);
           return { orderId: input.orderId, status: 'RELEASED' };
         }
         // The conditional update locks the row: of two concurrent releases, only one sees RESERVED.
@@ -95,7 +95,7 @@ export function createInventoryActivities(db: InventoryDb) {
             await tx.product.update({ where: { sku: line.sku }, data: { onHand: { increment: line.quantity } } });
           }
           await appendEvents(tx, [
-            reservationEvent(input.orderId, 'StockReleased', { lines: lines.map(({ sku, quantity }) => ({ sku, quantity })), beforeReservation: false }),
+            orderEvent('Reservation', input.orderId, 'StockReleased', { lines: lines.map(({ sku, quantity }) => ({ sku, quantity })), beforeReservation: false }),
           ]);
         }
         const current = await tx.reservation.findUniqueOrThrow({ where: { orderId: input.orderId } });
@@ -107,7 +107,7 @@ export function createInventoryActivities(db: InventoryDb) {
     async consumeReservation(input: { orderId: string }): Promise<ReservationResult> {
       const current = await db.$transaction(async (tx) => {
         const consumed = await tx.reservation.updateMany({ where: { orderId: input.orderId, status: 'RESERVED' }, data: { status: 'CONSUMED' } });
-        if (consumed.count === 1) await appendEvents(tx, [reservationEvent(input.orderId, 'ReservationConsumed', {})]);
+        if (consumed.count === 1) await appendEvents(tx, [orderEvent('Reservation', input.orderId, 'ReservationConsumed', {})]);
         return tx.reservation.findUnique({ where: { orderId: input.orderId } });
       });
       if (current?.status !== 'CONSUMED') {
@@ -119,8 +119,3 @@ export function createInventoryActivities(db: InventoryDb) {
 }
 
 export type InventoryActivities = ReturnType<typeof createInventoryActivities>;
-
-/** An event of an order's reservation (aggregate Reservation, keyed by the order id). */
-function reservationEvent(orderId: string, type: string, payload: Record<string, unknown>) {
-  return { aggregateType: 'Reservation', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
-}

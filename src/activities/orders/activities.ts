@@ -1,7 +1,7 @@
 // Orders activities: the order record, where its saga ended, and whether it waits for an operator.
 // Idempotent, keyed by the order id. Every change records its event (OrderCreated, OrderNeedsAttention,
 // OrderResumed, OrderClosed) in the outbox in the same transaction; a call that changes nothing records nothing.
-import { appendEvents } from '../../events/outbox';
+import { appendEvents, orderEvent } from '../../events/outbox';
 import { totalCents, type OrderLine, type PricedLine } from '../../domain';
 import type { Attention } from '../../workflows/definitions';
 import { Prisma } from '../../../generated/prisma/orders';
@@ -82,8 +82,8 @@ export function createOrdersActivities(db: OrdersDb) {
         ? { status: 'NEEDS_ATTENTION' as const, attention: { ...input.attention } }
         : { status: 'PENDING' as const, attention: Prisma.DbNull };
       const event = input.attention
-        ? orderEvent(input.orderId, 'OrderNeedsAttention', { attention: input.attention })
-        : orderEvent(input.orderId, 'OrderResumed', {});
+        ? orderEvent('Order', input.orderId, 'OrderNeedsAttention', { attention: input.attention })
+        : orderEvent('Order', input.orderId, 'OrderResumed', {});
       await db.$transaction(async (tx) => {
         const existing = await tx.order.findUnique({ where: { id: input.orderId } });
         if (!existing) {
@@ -107,7 +107,7 @@ export function createOrdersActivities(db: OrdersDb) {
         compensations: input.compensations,
         closedAt: new Date(),
       };
-      const closed = orderEvent(input.orderId, 'OrderClosed', {
+      const closed = orderEvent('Order', input.orderId, 'OrderClosed', {
         status: outcome.status,
         failureReason: outcome.failureReason,
         completedSteps: outcome.completedSteps,
@@ -144,14 +144,10 @@ function sameJson(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);
 }
 
-/** An event of an order (aggregate Order, keyed by the order id). */
-function orderEvent(orderId: string, type: string, payload: Record<string, unknown>) {
-  return { aggregateType: 'Order', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
-}
 
 function orderCreated(input: { orderId: string; customerId: string } & OrderOrigin, lines: (OrderLine & { unitPriceCents?: number })[]) {
   const priced = lines.map((line) => ({ sku: line.sku, quantity: line.quantity, unitPriceCents: line.unitPriceCents ?? 0 }));
-  return orderEvent(input.orderId, 'OrderCreated', {
+  return orderEvent('Order', input.orderId, 'OrderCreated', {
     customerId: input.customerId,
     clientId: input.clientId ?? null,
     lines: priced,

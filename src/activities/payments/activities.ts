@@ -17,7 +17,7 @@
 // Every change here records its event (PaymentAuthorized, PaymentVoided, PaymentRefunded, PaymentCaptured) in the
 // outbox in the same transaction; a call that changes nothing records nothing.
 import { ApplicationFailure } from '@temporalio/activity';
-import { appendEvents } from '../../events/outbox';
+import { appendEvents, orderEvent } from '../../events/outbox';
 import { refuse } from '../refuse';
 import { Refusal, providerRefFor } from '../../domain';
 import type { PaymentsDb } from './db';
@@ -139,7 +139,7 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
           });
         }
         await appendEvents(tx, [
-          paymentEvent(input.orderId, 'PaymentAuthorized', { customerId: input.customerId, amountCents: input.amountCents, providerRef }),
+          orderEvent('Payment', input.orderId, 'PaymentAuthorized', { customerId: input.customerId, amountCents: input.amountCents, providerRef }),
         ]);
       });
       const payment = await current(input.orderId);
@@ -179,7 +179,7 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
         });
         if (tombstone.count === 1) {
           await appendEvents(tx, [
-            paymentEvent(input.orderId, 'PaymentVoided', { customerId: input.customerId, amountCents: 0, providerRef, beforeAuthorization: true }),
+            orderEvent('Payment', input.orderId, 'PaymentVoided', { customerId: input.customerId, amountCents: 0, providerRef, beforeAuthorization: true }),
           ]);
           return true;
         }
@@ -190,7 +190,7 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
           if (changed.count === 1) {
             await tx.customer.update({ where: { id: payment.customerId }, data: { creditUsedCents: { decrement: payment.amountCents } } });
             await appendEvents(tx, [
-              paymentEvent(input.orderId, type, { customerId: payment.customerId, amountCents: payment.amountCents, providerRef, beforeAuthorization: false }),
+              orderEvent('Payment', input.orderId, type, { customerId: payment.customerId, amountCents: payment.amountCents, providerRef, beforeAuthorization: false }),
             ]);
           }
         }
@@ -225,7 +225,7 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
         const captured = await tx.payment.updateMany({ where: { orderId: input.orderId, status: 'AUTHORIZED' }, data: { status: 'CAPTURED' } });
         if (captured.count === 1) {
           await appendEvents(tx, [
-            paymentEvent(input.orderId, 'PaymentCaptured', { customerId: before.customerId, amountCents: before.amountCents, providerRef: before.providerRef }),
+            orderEvent('Payment', input.orderId, 'PaymentCaptured', { customerId: before.customerId, amountCents: before.amountCents, providerRef: before.providerRef }),
           ]);
         }
       });
@@ -240,8 +240,3 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
 }
 
 export type PaymentsActivities = ReturnType<typeof createPaymentsActivities>;
-
-/** An event of an order's payment (aggregate Payment, keyed by the order id). */
-function paymentEvent(orderId: string, type: string, payload: Record<string, unknown>) {
-  return { aggregateType: 'Payment', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
-}

@@ -3,7 +3,7 @@
 // cannot be cancelled. Every change records its event (ShipmentScheduled, ShipmentCancelled, ShipmentDispatched)
 // in the outbox in the same transaction; a call that changes nothing records nothing.
 import { ApplicationFailure } from '@temporalio/activity';
-import { appendEvents } from '../../events/outbox';
+import { appendEvents, orderEvent } from '../../events/outbox';
 import { Refusal, type OrderLine } from '../../domain';
 import { refuse } from '../refuse';
 import type { ShippingDb } from './db';
@@ -33,7 +33,7 @@ export function createShippingActivities(db: ShippingDb) {
       const lines = input.lines.map(({ sku, quantity }) => ({ sku, quantity }));
       await db.$transaction(async (tx) => {
         const created = await tx.shipment.createMany({ data: [{ orderId: input.orderId, status: 'SCHEDULED', lines }], skipDuplicates: true });
-        if (created.count === 1) await appendEvents(tx, [shipmentEvent(input.orderId, 'ShipmentScheduled', { lines })]);
+        if (created.count === 1) await appendEvents(tx, [orderEvent('Shipment', input.orderId, 'ShipmentScheduled', { lines })]);
       });
       return current(input.orderId);
     },
@@ -47,7 +47,7 @@ export function createShippingActivities(db: ShippingDb) {
         const tombstone = await tx.shipment.createMany({ data: [{ orderId: input.orderId, status: 'CANCELLED' }], skipDuplicates: true });
         const cancelled = tombstone.count === 1 ? 0 : (await tx.shipment.updateMany({ where: { orderId: input.orderId, status: 'SCHEDULED' }, data: { status: 'CANCELLED' } })).count;
         if (tombstone.count === 1 || cancelled === 1) {
-          await appendEvents(tx, [shipmentEvent(input.orderId, 'ShipmentCancelled', { beforeScheduling: tombstone.count === 1 })]);
+          await appendEvents(tx, [orderEvent('Shipment', input.orderId, 'ShipmentCancelled', { beforeScheduling: tombstone.count === 1 })]);
         }
       });
       const shipment = await current(input.orderId);
@@ -66,7 +66,7 @@ export function createShippingActivities(db: ShippingDb) {
           where: { orderId: input.orderId, status: 'SCHEDULED' },
           data: { status: 'DISPATCHED', dispatchedAt: new Date(), trackingCode },
         });
-        if (dispatched.count === 1) await appendEvents(tx, [shipmentEvent(input.orderId, 'ShipmentDispatched', { trackingCode })]);
+        if (dispatched.count === 1) await appendEvents(tx, [orderEvent('Shipment', input.orderId, 'ShipmentDispatched', { trackingCode })]);
       });
       const shipment = await current(input.orderId);
       if (shipment.status !== 'DISPATCHED') {
@@ -78,8 +78,3 @@ export function createShippingActivities(db: ShippingDb) {
 }
 
 export type ShippingActivities = ReturnType<typeof createShippingActivities>;
-
-/** An event of an order's shipment (aggregate Shipment, keyed by the order id). */
-function shipmentEvent(orderId: string, type: string, payload: Record<string, unknown>) {
-  return { aggregateType: 'Shipment', aggregateId: orderId, type, payload: { orderId, ...payload }, correlationId: orderId };
-}
