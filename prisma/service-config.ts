@@ -1,4 +1,5 @@
-// Prisma CLI configuration shared by the four services (each has prisma/<service>/prisma.config.ts).
+// Prisma CLI configuration shared by the four services and the query database (each has
+// prisma/<name>/prisma.config.ts).
 //
 // Prisma 6.19 with `engine: "js"` runs migrate on its bundled wasm schema engine through a driver adapter,
 // so the CLI works without downloading a native schema engine (see README, "Offline toolchain").
@@ -37,7 +38,7 @@ function migrationPool(connectionString: string): Pool {
   return pool;
 }
 
-export function serviceConfig(service: 'orders' | 'inventory' | 'payments' | 'shipping') {
+export function serviceConfig(service: 'orders' | 'inventory' | 'payments' | 'shipping' | 'query') {
   const urlVariable = `${service.toUpperCase()}_DATABASE_URL`;
   return defineConfig({
     experimental: { adapter: true },

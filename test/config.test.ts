@@ -47,7 +47,8 @@ describe('configuration (src/config.ts)', function () {
     assert.equal(config.temporal.searchAttributes, 'auto');
     assert.deepEqual(config.workerRoles, WORKER_ROLES);
     assert.deepEqual(config.localStack, { postgresPort: 54329, temporalPort: 7233, temporalUiPort: 8233, providerPort: 3100, natsPort: 4222 });
-    assert.deepEqual(config.events, { natsServers: undefined, streamReplicas: 1 });
+    assert.deepEqual(config.events, { natsServers: undefined, streamReplicas: 1, relayMode: 'wal', outboxRetentionMs: 7 * 24 * 3_600_000 });
+    assert.equal(config.queryDatabaseUrl, undefined);
     assert.equal(config.temporal.address, undefined);
   });
 
@@ -102,12 +103,18 @@ describe('configuration (src/config.ts)', function () {
     ['a NATS URL of another scheme', { NATS_URL: 'http://nats:4222' }, /^NATS_URL entry 1/],
     ['a NATS cluster with a bad second server', { NATS_URL: 'nats://a:4222,b:4222' }, /^NATS_URL entry 2/],
     ['stream replicas beyond a cluster', { NATS_STREAM_REPLICAS: '7' }, /^NATS_STREAM_REPLICAS/],
+    ['an unknown relay mode', { RELAY_MODE: 'cdc' }, /^RELAY_MODE/],
+    ['a retention that is no duration', { OUTBOX_RETENTION: 'forever' }, /^OUTBOX_RETENTION/],
+    ['a query database URL of another kind', { QUERY_DATABASE_URL: 'mysql://u:p@h/query' }, /^QUERY_DATABASE_URL/],
   ];
 
   it('reads NATS_URL as one server or a cluster', function () {
-    assert.deepEqual(loadConfig({ NATS_URL: 'nats://nats-1:4222, nats://nats-2:4222,nats://nats-3:4222', NATS_STREAM_REPLICAS: '3' }).events, {
+    const env = { NATS_URL: 'nats://nats-1:4222, nats://nats-2:4222,nats://nats-3:4222', NATS_STREAM_REPLICAS: '3', RELAY_MODE: 'wal', OUTBOX_RETENTION: '2 days' };
+    assert.deepEqual(loadConfig(env).events, {
       natsServers: ['nats://nats-1:4222', 'nats://nats-2:4222', 'nats://nats-3:4222'],
       streamReplicas: 3,
+      relayMode: 'wal',
+      outboxRetentionMs: 2 * 24 * 3_600_000,
     });
   });
 

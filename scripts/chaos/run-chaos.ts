@@ -6,11 +6,16 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { restockProduct, SEED_PRODUCTS } from '../../src/activities/inventory/catalog';
 import { connectInventoryDb } from '../../src/activities/inventory/db';
+import { setCreditLimit } from '../../src/activities/payments/customers';
 import { httpPaymentProvider } from '../../src/activities/payments/provider';
 import { connectPaymentsDb } from '../../src/activities/payments/db';
 import { auditDatabases, type AuditReport } from '../../src/audit/auditor';
 import { SERVICES, type DatabaseUrls } from '../../src/config';
+import { connectNats } from '../../src/events/nats-connection';
+import { ensureStreams } from '../../src/events/streams';
+import { startNatsServer } from '../../src/local-stack/nats';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/local-stack/postgres';
 import { provisionDatabases } from '../../src/local-stack/provision';
 import { startTemporalDevServer } from '../../src/local-stack/temporal-dev-server';
@@ -119,13 +124,19 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     let postgres: RunningPostgres = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port: pgPort });
     cleanups.push(() => postgres.stop());
     const urls: DatabaseUrls = postgres.urls;
-    await provisionDatabases(urls);
+    await provisionDatabases(urls, postgres.queryUrl);
     // Plenty of stock and credit, so that most orders can complete: the point is the failures.
     const inventory = connectInventoryDb(urls.inventory);
     const payments = connectPaymentsDb(urls.payments);
-    await inventory.$executeRaw`UPDATE products SET on_hand = on_hand + 100000, received = received + 100000 WHERE sku <> 'GPU-006'`;
-    await payments.$executeRaw`UPDATE customers SET credit_limit_cents = 1000000000 WHERE id IN ('cust-alice', 'cust-dave')`;
+    for (const { sku } of SEED_PRODUCTS.filter(({ sku }) => sku !== 'GPU-006')) await restockProduct(inventory, sku, 100_000);
+    for (const customerId of ['cust-alice', 'cust-dave']) await setCreditLimit(payments, customerId, 1_000_000_000);
     await Promise.all([inventory.$disconnect(), payments.$disconnect()]);
+
+    // The message stream, with its relay and the query side's projector as their own processes.
+    const nats = await startNatsServer({ port: await freePort(), storeDir: path.join(dataDir, 'nats') });
+    cleanups.push(() => nats.stop());
+    const streams = await connectNats([nats.url], 'chaos-setup');
+    await ensureStreams(streams, { replicas: 1 }).finally(() => streams.close());
 
     const temporal = await startTemporalDevServer({ port: await freePort(), dbFile: path.join(dataDir, 'temporal.sqlite') });
     cleanups.push(() => temporal.stop());
@@ -135,6 +146,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const env: NodeJS.ProcessEnv = {
       TEMPORAL_ADDRESS: temporal.address,
       ...Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_DATABASE_URL`, urls[s]])),
+      QUERY_DATABASE_URL: postgres.queryUrl,
+      NATS_URL: nats.url,
       PORT: String(apiPort),
       HOST: '127.0.0.1',
       PAYMENT_PROVIDER: 'sandbox',
@@ -175,6 +188,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       log,
     );
     const api = new ManagedProcess('api', 'src/api/index.ts', env, /api: listening/, log);
+    const relay = new ManagedProcess('relay', 'src/relay/index.ts', env, /relay: publishing/, log);
+    const projector = new ManagedProcess('projector', 'src/query/index.ts', env, /projector: applying/, log);
+    await relay.start();
+    cleanups.push(() => relay.stop());
+    await projector.start();
+    cleanups.push(() => projector.stop());
     await worker.start();
     cleanups.push(() => worker.stop());
     await api.start();

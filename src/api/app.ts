@@ -12,14 +12,12 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import express, { type Request, type RequestHandler } from 'express';
 import type { Config } from '../config';
 import { MAX_ORDER_TOTAL_CENTS } from '../domain';
-import { getProduct, listProducts } from '../activities/inventory/catalog';
-import type { InventoryDb } from '../activities/inventory/db';
+import type { NatsConnection } from '@nats-io/nats-core';
 import type { OrdersDb } from '../activities/orders/db';
 import { findOrder, type OrderRecord } from '../activities/orders/read-model';
-import { getCustomer, listCustomers } from '../activities/payments/customers';
-import type { PaymentsDb } from '../activities/payments/db';
 import { isValidSignature, SIGNATURE_HEADER } from '../activities/payments/provider';
-import type { ShippingDb } from '../activities/shipping/db';
+import type { QueryDb } from '../query/db';
+import { getCustomer, getProduct, listCustomers, listOrders, listProducts, viewsLag } from '../query/read';
 import { approveOrder, cancelOrder, rejectOrder, resolveAttention, TERMINAL_STATUSES, type OrderState, type OrderStatus } from '../workflows/definitions';
 import { allow, authenticate, callerOf, maySee, type Caller } from './auth';
 import { badRequest, conflict, errorHandler, forbidden, grpcCode, HttpError, isTemporalUnavailable, notFound, outcomeUnknown, OutcomeUnknownError } from './errors';
@@ -27,6 +25,7 @@ import { orderIdForKey, requestFingerprint, type Execution, type OrderWorkflows 
 import {
   cancelSchema,
   idempotencyKeySchema,
+  listOrdersSchema,
   managerDecisionSchema,
   orderIdSchema,
   parse,
@@ -38,7 +37,9 @@ import {
 
 export interface ApiDependencies {
   workflows: OrderWorkflows;
-  databases: { orders: OrdersDb; inventory: InventoryDb; payments: PaymentsDb; shipping: ShippingDb };
+  databases: { orders: OrdersDb };
+  /** The query database (orders list, catalog, customer credit) and the NATS connection that says how far behind it is. */
+  query: { db: QueryDb; nats?: NatsConnection };
   config: Pick<Config, 'auth' | 'payments' | 'temporal'>;
   log?: (line: string) => void;
 }
@@ -72,7 +73,7 @@ function publicRecord(record: OrderRecord) {
 }
 
 export function createApp(deps: ApiDependencies): express.Express {
-  const { workflows, databases, config } = deps;
+  const { workflows, databases, query, config } = deps;
   const log = deps.log ?? ((line: string) => console.error(line));
   const app = express();
   app.disable('x-powered-by');
@@ -94,13 +95,15 @@ export function createApp(deps: ApiDependencies): express.Express {
         () => 'ok' as const,
         () => 'unreachable' as const,
       );
-    const [temporal, ...dbs] = await Promise.all([
+    const [temporal, orders, queryDb, nats] = await Promise.all([
       check(workflows.ping()),
-      ...(['orders', 'inventory', 'payments', 'shipping'] as const).map((name) => check(databases[name].$queryRaw`SELECT 1`)),
+      check(databases.orders.$queryRaw`SELECT 1`),
+      check(query.db.$queryRaw`SELECT 1`),
+      query.nats ? check(query.nats.flush()) : ('not configured' as const),
     ]);
-    const databasesStatus = { orders: dbs[0], inventory: dbs[1], payments: dbs[2], shipping: dbs[3] };
-    const healthy = temporal === 'ok' && dbs.every((status) => status === 'ok');
-    res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'degraded', temporal, databases: databasesStatus });
+    // NATS away leaves the views stale, not the API broken: reported, but not unhealthy.
+    const healthy = temporal === 'ok' && orders === 'ok' && queryDb === 'ok';
+    res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'degraded', temporal, databases: { orders, query: queryDb }, nats });
   });
 
   // The payment provider's confirmation. Only a body signed with the shared secret is accepted.
@@ -227,10 +230,11 @@ export function createApp(deps: ApiDependencies): express.Express {
       }
     }
 
-    // Refuse what the saga would refuse anyway, while the caller can still fix the request.
+    // Refuse what the saga would refuse anyway, while the caller can still fix the request (the query side's
+    // catalog and customers; the saga prices from the inventory service itself).
     const [customer, products] = await Promise.all([
-      getCustomer(databases.payments, order.customerId),
-      Promise.all(order.lines.map((line) => getProduct(databases.inventory, line.sku))),
+      getCustomer(query.db, order.customerId),
+      Promise.all(order.lines.map((line) => getProduct(query.db, line.sku))),
     ]);
     const fields = [
       ...(customer ? [] : [{ field: 'customerId', message: `unknown customer ${order.customerId}` }]),
@@ -266,6 +270,18 @@ export function createApp(deps: ApiDependencies): express.Express {
       .status(202)
       .location(`/orders/${orderId}`)
       .json({ orderId, status: 'PENDING', statusUrl: `/orders/${orderId}`, links: orderLinks(orderId) });
+  });
+
+  // Orders from the query database (CQRS): newest first, filtered, a page at a time, with how far the views are
+  // behind the streams. A client sees its own orders only.
+  app.get('/orders', async (req, res) => {
+    const caller = callerOf(res);
+    const filter = parse(listOrdersSchema, req.query, 'query');
+    const [page, lag] = await Promise.all([
+      listOrders(query.db, { ...filter, ...(caller.role === 'client' ? { clientId: caller.principal } : {}) }),
+      viewsLag(query.db, query.nats),
+    ]);
+    res.json({ ...page, asOf: { ...lag, at: new Date().toISOString() } });
   });
 
   app.get('/orders/:orderId', async (req, res) => {
@@ -310,22 +326,22 @@ export function createApp(deps: ApiDependencies): express.Express {
   });
 
   app.get('/catalog', async (_req, res) => {
-    res.json({ products: await listProducts(databases.inventory) });
+    res.json({ products: await listProducts(query.db) });
   });
   app.get('/catalog/:sku', async (req, res) => {
     const sku = parse(orderIdSchema, req.params.sku, 'sku');
-    const product = await getProduct(databases.inventory, sku);
+    const product = await getProduct(query.db, sku);
     if (!product) throw notFound(`SKU ${sku} not found`);
     res.json(product);
   });
 
   // Customer credit is for staff: a client application does not see every customer's credit.
   app.get('/customers', allow('manager', 'operator'), async (_req, res) => {
-    res.json({ customers: await listCustomers(databases.payments) });
+    res.json({ customers: await listCustomers(query.db) });
   });
   app.get('/customers/:customerId', allow('manager', 'operator'), async (req, res) => {
     const customerId = parse(orderIdSchema, req.params.customerId, 'customerId');
-    const customer = await getCustomer(databases.payments, customerId);
+    const customer = await getCustomer(query.db, customerId);
     if (!customer) throw notFound(`customer ${customerId} not found`);
     res.json(customer);
   });

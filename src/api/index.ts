@@ -5,15 +5,21 @@ import { startApiServer } from './server';
 
 async function main() {
   const config = loadConfig();
-  if (!config.temporal.address || !config.databaseUrls) {
-    throw new ConfigError('set TEMPORAL_ADDRESS and the four *_DATABASE_URL variables, or use `npm start`, which runs everything');
+  if (!config.temporal.address || !config.databaseUrls || !config.queryDatabaseUrl) {
+    throw new ConfigError('set TEMPORAL_ADDRESS, the *_DATABASE_URL variables and QUERY_DATABASE_URL (and NATS_URL), or use `npm start`, which runs everything');
   }
   // Reads the TLS files now: a missing certificate stops the process at start, naming its variable.
   const temporal = describeTemporalConnection(temporalConnectionOptions(config.temporal));
   if (config.auth.usingDevDefaults) {
     console.warn('api: WARNING: API_KEYS is not set; using the development keys (see README). Never in production.');
   }
-  const api = await startApiServer({ config, databaseUrls: config.databaseUrls, temporalAddress: config.temporal.address });
+  const api = await startApiServer({
+    config,
+    ordersDatabaseUrl: config.databaseUrls.orders,
+    queryDatabaseUrl: config.queryDatabaseUrl,
+    natsServers: config.events.natsServers,
+    temporalAddress: config.temporal.address,
+  });
   // Handlers before the 'listening' line: whoever waits for it may signal at once.
   const stop = () => void api.close().then(() => process.exit(0));
   process.once('SIGINT', stop);

@@ -1,11 +1,11 @@
-// Runs the HTTP API against the service databases and a Temporal server.
+// Runs the HTTP API against Temporal, the orders database, the query database and NATS.
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import type { Config, DatabaseUrls } from '../config';
-import { connectInventoryDb } from '../activities/inventory/db';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Config } from '../config';
 import { connectOrdersDb } from '../activities/orders/db';
-import { connectPaymentsDb } from '../activities/payments/db';
-import { connectShippingDb } from '../activities/shipping/db';
+import { connectNats } from '../events/nats-connection';
+import { connectQueryDb } from '../query/db';
 import { temporalConnectionOptions } from '../temporal-connection';
 import { createApp } from './app';
 import { OrderWorkflows } from './order-workflows';
@@ -27,7 +27,11 @@ export function apiTemporalConnection(temporal: Config['temporal'], address?: st
 
 export async function startApiServer(options: {
   config: Config;
-  databaseUrls: DatabaseUrls;
+  /** The orders database (closed orders and idempotent replays are still read from it). */
+  ordersDatabaseUrl: string;
+  queryDatabaseUrl: string;
+  /** NATS, to tell how far the query database is behind the streams; unset: reported as unknown. */
+  natsServers?: string[];
   temporalAddress: string;
   /** Deadline of each Temporal call (default 5 s). */
   rpcTimeoutMs?: number;
@@ -36,14 +40,11 @@ export async function startApiServer(options: {
   const { config } = options;
   const connection = apiTemporalConnection(config.temporal, options.temporalAddress);
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const databases = {
-    orders: connectOrdersDb(options.databaseUrls.orders),
-    inventory: connectInventoryDb(options.databaseUrls.inventory),
-    payments: connectPaymentsDb(options.databaseUrls.payments),
-    shipping: connectShippingDb(options.databaseUrls.shipping),
-  };
+  const databases = { orders: connectOrdersDb(options.ordersDatabaseUrl) };
+  const queryDb = connectQueryDb(options.queryDatabaseUrl);
+  const nats: NatsConnection | undefined = options.natsServers ? await connectNats(options.natsServers, 'order-saga-api') : undefined;
   const workflows = new OrderWorkflows(client, config.saga, options.rpcTimeoutMs);
-  const app = createApp({ workflows, databases, config, log: options.log });
+  const app = createApp({ workflows, databases, query: { db: queryDb, nats }, config, log: options.log });
   const server = app.listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -57,7 +58,7 @@ export async function startApiServer(options: {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await Promise.all([connection.close(), ...Object.values(databases).map((db) => db.$disconnect())]);
+      await Promise.all([connection.close(), databases.orders.$disconnect(), queryDb.$disconnect(), nats?.close()]);
     },
   };
 }

@@ -1,5 +1,6 @@
 // Request schemas. Every refusal names the offending field, e.g. `lines[1].quantity`.
 import { z } from 'zod';
+import { decodeCursor, ORDER_STATUSES } from '../query/read';
 import { badRequest, type FieldError } from './errors';
 
 const id = (what: string) =>
@@ -86,6 +87,30 @@ export const waitSchema = z.coerce
   .number({ error: 'wait must be a number of seconds' })
   .min(0, 'wait must be between 0 and 60 seconds')
   .max(60, 'wait must be between 0 and 60 seconds');
+
+const timestamp = (what: string) =>
+  z.iso.datetime({ offset: true, error: `${what} must be an ISO 8601 date-time, e.g. 2026-12-03T10:00:00Z` }).transform((value) => new Date(value));
+
+/** GET /orders: filters and paging, all optional. */
+export const listOrdersSchema = z.strictObject(
+  {
+    status: z.enum(ORDER_STATUSES, { error: `status must be one of ${ORDER_STATUSES.join(', ')}` }).optional(),
+    customerId: id('customerId').optional(),
+    from: timestamp('from').optional(),
+    to: timestamp('to').optional(),
+    cursor: z
+      .string({ error: 'cursor must be a string' })
+      .refine((cursor) => decodeCursor(cursor) !== undefined, 'cursor must be the nextCursor of a previous page')
+      .optional(),
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int('limit must be a whole number')
+      .min(1, 'limit must be between 1 and 100')
+      .max(100, 'limit must be between 1 and 100')
+      .default(20),
+  },
+  { error: 'unknown query parameter' },
+);
 
 function fieldName(path: PropertyKey[], root?: string): string {
   let name = root ?? '';

@@ -27,6 +27,11 @@ export interface StoredEvent extends DomainEvent {
   occurredAt: string;
 }
 
+/** An event of any aggregate, e.g. a Product keyed by its SKU, correlated with the order that caused it. */
+export function aggregateEvent(aggregateType: string, aggregateId: string, type: string, payload: Record<string, unknown>, correlationId: string): DomainEvent {
+  return { aggregateType, aggregateId, type, payload, correlationId };
+}
+
 /**
  * The event of one of an order's aggregates (its Order, Reservation, Payment or Shipment, each keyed by the order
  * id): the order id is the aggregate id, the correlation id and part of the payload.

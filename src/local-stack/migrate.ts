@@ -9,7 +9,8 @@ import { PROJECT_ROOT } from './tools';
 const run = promisify(execFile);
 const PRISMA_CLI = path.join(PROJECT_ROOT, 'node_modules', 'prisma', 'build', 'index.js');
 
-export async function migrateService(service: ServiceName, url: string): Promise<void> {
+/** Migrates a service's database, or (`query`) the query database. */
+export async function migrateService(service: ServiceName | 'query', url: string): Promise<void> {
   const config = path.join(PROJECT_ROOT, 'prisma', service, 'prisma.config.ts');
   try {
     await run(process.execPath, [PRISMA_CLI, 'migrate', 'deploy', '--config', config], {

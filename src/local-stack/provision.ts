@@ -1,11 +1,11 @@
-// Brings the four service databases to the current schema and loads the seed data. Safe to run on every
-// start: migrations already applied and seed rows already present are left alone.
+// Brings the four service databases and the query database to the current schema and loads the seed data.
+// Safe to run on every start: migrations already applied and seed rows already present are left alone.
 import type { DatabaseUrls } from '../config';
 import { seedCatalog } from '../activities/inventory/catalog';
 import { connectInventoryDb } from '../activities/inventory/db';
 import { seedCustomers } from '../activities/payments/customers';
 import { connectPaymentsDb } from '../activities/payments/db';
-import { migrateAll } from './migrate';
+import { migrateAll, migrateService } from './migrate';
 
 export async function seedAll(urls: DatabaseUrls): Promise<{ products: number; customers: number }> {
   const inventory = connectInventoryDb(urls.inventory);
@@ -18,7 +18,8 @@ export async function seedAll(urls: DatabaseUrls): Promise<{ products: number; c
   }
 }
 
-export async function provisionDatabases(urls: DatabaseUrls): Promise<void> {
-  await migrateAll(urls);
+/** Migrates and seeds the service databases, and migrates the query database when given. */
+export async function provisionDatabases(urls: DatabaseUrls, queryUrl?: string): Promise<void> {
+  await Promise.all([migrateAll(urls), queryUrl ? migrateService('query', queryUrl) : undefined]);
   await seedAll(urls);
 }

@@ -1,8 +1,9 @@
 // The whole system in one process: PostgreSQL (embedded unless *_DATABASE_URL are set), the Temporal dev
 // server (unless TEMPORAL_ADDRESS is set), NATS with JetStream (unless NATS_URL is set), the sandbox payment
-// provider (unless PAYMENT_PROVIDER_URL is set), one outbox relay per service database, the workers and the
-// API. `npm start` and the end-to-end tests both run it.
+// provider (unless PAYMENT_PROVIDER_URL is set), one outbox relay per service database, the query side's
+// projector, the workers and the API. `npm start` and the end-to-end tests both run it.
 import path from 'node:path';
+import type { NatsConnection } from '@nats-io/nats-core';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { SERVICES, WORKER_ROLES, type Config, type DatabaseUrls } from '../config';
@@ -14,8 +15,12 @@ import { ensureSearchAttributes } from '../worker/search-attributes';
 import { faultsFromConfig } from '../worker/fault-injection';
 import { createWorkers, type WorkerSet } from '../worker/workers';
 import { connectNats } from '../events/nats-connection';
-import { PollingRelay } from '../events/relay';
+import { outboxStatus } from '../events/relay-status';
+import { createRelay } from '../events/wal-relay';
 import { ensureStreams } from '../events/streams';
+import { connectQueryDb, type QueryDb } from '../query/db';
+import { startProjector } from '../query/projector';
+import { viewsLag } from '../query/read';
 import { startNatsServer } from './nats';
 import { startEmbeddedPostgres } from './postgres';
 import { provisionDatabases } from './provision';
@@ -49,6 +54,7 @@ export interface RunningStack {
   /** The NATS servers the streams live on (the embedded one, unless NATS_URL names others). */
   natsServers: string[];
   databaseUrls: DatabaseUrls;
+  queryDatabaseUrl: string;
   workers?: WorkerSet;
   stop(): Promise<void>;
 }
@@ -64,15 +70,18 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
 
   try {
     let databaseUrls = options.config.databaseUrls;
+    let queryDatabaseUrl = options.config.queryDatabaseUrl;
+    if (databaseUrls && !queryDatabaseUrl) throw new Error('with the *_DATABASE_URL variables set, set QUERY_DATABASE_URL too');
     if (!databaseUrls) {
       const port = options.postgresPort ?? 54329;
       log(`postgres: starting embedded PostgreSQL on 127.0.0.1:${port} (data in ${path.join(dataDir, 'postgres')})`);
       const postgres = await startEmbeddedPostgres({ dataDir: path.join(dataDir, 'postgres'), port });
       stops.push(() => postgres.stop());
       databaseUrls = postgres.urls;
+      queryDatabaseUrl = postgres.queryUrl;
     }
     log('postgres: applying migrations and seed data');
-    await provisionDatabases(databaseUrls);
+    await provisionDatabases(databaseUrls, queryDatabaseUrl);
 
     let temporalAddress = options.config.temporal.address;
     let temporalUiUrl = options.config.temporal.uiUrl;
@@ -106,9 +115,12 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       await nc.close();
     }
 
-    // One outbox relay per service database, publishing its events to the service's stream.
+    // One outbox relay per service database, publishing its events to the service's stream (RELAY_MODE).
     const relayConnection = await connectNats(natsServers, 'order-saga-relay');
-    const relays = SERVICES.map((service) => new PollingRelay({ service, databaseUrl: databaseUrls![service], nats: relayConnection }));
+    const { relayMode, outboxRetentionMs } = options.config.events;
+    const relays = SERVICES.map((service) =>
+      createRelay({ mode: relayMode, service, databaseUrl: databaseUrls![service], nats: relayConnection, retentionMs: outboxRetentionMs }),
+    );
     const relayRuns = relays.map((relay) => relay.run({ log }));
     stops.push(async () => {
       for (const relay of relays) relay.stop();
@@ -116,6 +128,17 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       await Promise.all(relays.map((relay) => relay.close()));
       await relayConnection.close();
     });
+
+    // The query side: views fed by the streams. The API answers from them once they have caught up with the seed.
+    const projectorConnection = await connectNats(natsServers, 'order-saga-projector');
+    const queryDb = connectQueryDb(queryDatabaseUrl!);
+    const projector = startProjector({ nats: projectorConnection, db: queryDb, log });
+    stops.push(async () => {
+      await projector.stop();
+      await queryDb.$disconnect();
+      await projectorConnection.close();
+    });
+    await waitForViews(queryDb, projectorConnection, databaseUrls, log);
 
     let providerUrl = options.config.payments.providerUrl;
     if (!providerUrl) {
@@ -165,11 +188,25 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       stops.push(() => workers!.shutdown());
     }
 
-    const api = await startApiServer({ config, databaseUrls, temporalAddress });
+    const api = await startApiServer({ config, ordersDatabaseUrl: databaseUrls.orders, queryDatabaseUrl: queryDatabaseUrl!, natsServers, temporalAddress });
     stops.push(() => api.close());
-    return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, natsServers, databaseUrls, workers, stop };
+    return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, natsServers, databaseUrls, queryDatabaseUrl: queryDatabaseUrl!, workers, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * Waits (a while, not forever) until every outbox is published and the views have applied everything on the
+ * streams, so that the API's first answers (the catalog, an order's validation) see the seed data.
+ */
+async function waitForViews(db: QueryDb, nats: NatsConnection, databaseUrls: DatabaseUrls, log: (line: string) => void, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const backlogs = await Promise.all(SERVICES.map((service) => outboxStatus(databaseUrls[service]).then((status) => status.backlog)));
+    if (backlogs.every((backlog) => backlog === 0) && (await viewsLag(db, nats)).pendingEvents === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  log(`query: the views have not caught up with the streams after ${timeoutMs / 1000} s; the API answers from them as they are`);
 }

@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@temporalio/client';
+import { repriceProduct } from '../../src/activities/inventory/catalog';
 import { connectInventoryDb, type InventoryDb } from '../../src/activities/inventory/db';
-import { connectOrdersDb } from '../../src/activities/orders/db';
-import { connectPaymentsDb } from '../../src/activities/payments/db';
+import { connectOrdersDb, type OrdersDb } from '../../src/activities/orders/db';
 import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
 import { connectShippingDb, type ShippingDb } from '../../src/activities/shipping/db';
 import { createApp } from '../../src/api/app';
+import { connectQueryDb, type QueryDb } from '../../src/query/db';
 import { OrderWorkflows, type Execution } from '../../src/api/order-workflows';
 import { apiTemporalConnection } from '../../src/api/server';
 import { MAX_ORDER_TOTAL_CENTS, providerRefFor } from '../../src/domain';
@@ -189,10 +190,20 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
   });
 
   describe('bounds', function () {
+    /** The API validates against the query side's catalog, which learns a new price from the inventory's event. */
+    async function waitForCatalogPrice(sku: string, priceCents: number): Promise<void> {
+      for (let i = 0; i < 100; i++) {
+        if ((await http('GET', `/catalog/${sku}`, undefined, 'manager')).body.priceCents === priceCents) return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`the catalog did not show ${sku} at ${priceCents} cents`);
+    }
+
     it('refuses an order whose total would exceed the maximum with a 400 naming lines, and starts nothing', async function () {
       // At 2,000,000.00 a unit, 600 units are 1.2e11 cents: above MAX_ORDER_TOTAL_CENTS, far below MAX_QUANTITY.
-      await inventoryDb.product.update({ where: { sku: 'GPU-006' }, data: { priceCents: 200_000_000 } });
+      await repriceProduct(inventoryDb, 'GPU-006', 200_000_000);
       try {
+        await waitForCatalogPrice('GPU-006', 200_000_000);
         const key = `too-large-${Date.now()}`;
         const response = await http('POST', '/orders', order('cust-dave', 'GPU-006', 600), 'client', { 'Idempotency-Key': key });
         assert.equal(response.status, 400, response.text);
@@ -203,7 +214,8 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
         assert.equal(within.status, 202, 'a total at or below the maximum is taken');
         await cancel(within.body.orderId);
       } finally {
-        await inventoryDb.product.update({ where: { sku: 'GPU-006' }, data: { priceCents: 79_900 } });
+        await repriceProduct(inventoryDb, 'GPU-006', 79_900);
+        await waitForCatalogPrice('GPU-006', 79_900);
       }
     });
 
@@ -230,18 +242,15 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
     let server: Server;
     let url: string;
     let client: Client;
-    const databases = () => ({
-      orders: connectOrdersDb(system.stack.databaseUrls.orders),
-      inventory: inventoryDb,
-      payments: connectPaymentsDb(system.stack.databaseUrls.payments),
-      shipping: shippingDb,
-    });
-    let dbs: ReturnType<typeof databases>;
+    let ordersDb: OrdersDb;
+    let queryDb: QueryDb;
 
     before(async function () {
       client = new Client({ connection: apiTemporalConnection(system.config.temporal, system.stack.temporalAddress) });
-      dbs = databases();
-      const app = createApp({ workflows: new CheckedJustBeforeItEnded(client, system.config.saga), databases: dbs, config: system.config, log: () => {} });
+      ordersDb = connectOrdersDb(system.stack.databaseUrls.orders);
+      queryDb = connectQueryDb(system.stack.queryDatabaseUrl);
+      const workflows = new CheckedJustBeforeItEnded(client, system.config.saga);
+      const app = createApp({ workflows, databases: { orders: ordersDb }, query: { db: queryDb }, config: system.config, log: () => {} });
       server = app.listen(0, '127.0.0.1');
       await new Promise((resolve) => server.once('listening', resolve));
       url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -249,7 +258,7 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
     after(async function () {
       await new Promise((resolve) => server?.close(resolve));
       await client?.connection.close();
-      await Promise.all([dbs?.orders.$disconnect(), dbs?.payments.$disconnect()]);
+      await Promise.all([ordersDb?.$disconnect(), queryDb?.$disconnect()]);
     });
 
     it('answers 409 for an update or a signal to a saga that has just ended, and 404 for one that never existed', async function () {

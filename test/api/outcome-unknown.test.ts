@@ -22,11 +22,13 @@ import { cancelOrder, getStatus } from '../../src/workflows/definitions';
 import { createWorkers, type WorkerSet } from '../../src/worker/workers';
 import type { PaymentProvider } from '../../src/activities/payments/provider';
 import { createServiceDatabases } from '../support/postgres';
+import { createProjectedQueryDatabase } from '../support/query';
 import { API_KEYS, httpRequest, PRINCIPALS, WEBHOOK_SECRET } from '../support/stack';
 import { workflowBundle } from '../support/temporal';
 
 describe('writes whose outcome is unknown (Temporal timing out)', function () {
   let urls: DatabaseUrls;
+  let queryUrl: string;
   let config: Config;
   let silent: http2.Http2Server;
   let silentAddress: string;
@@ -37,6 +39,7 @@ describe('writes whose outcome is unknown (Temporal timing out)', function () {
 
   before(async function () {
     urls = await createServiceDatabases('outcome');
+    queryUrl = await createProjectedQueryDatabase('outcome', urls);
     config = loadConfig({
       PORT: '0',
       API_KEYS,
@@ -60,7 +63,7 @@ describe('writes whose outcome is unknown (Temporal timing out)', function () {
   });
 
   async function api(temporalAddress: string): Promise<ApiServer> {
-    const server = await startApiServer({ config, databaseUrls: urls, temporalAddress, rpcTimeoutMs: 1_500 });
+    const server = await startApiServer({ config, ordersDatabaseUrl: urls.orders, queryDatabaseUrl: queryUrl, temporalAddress, rpcTimeoutMs: 1_500 });
     apis.push(server);
     return server;
   }

@@ -10,7 +10,7 @@ import { startApiServer, type ApiServer } from '../../src/api/server';
 import type { RunningStack } from '../../src/local-stack/stack';
 import { OrderStatusAttribute } from '../../src/workflows/definitions';
 import { freePort } from '../../src/local-stack/free-port';
-import { KEYS, PRINCIPALS, TestStack, type As, type Json } from '../support/stack';
+import { KEYS, PRINCIPALS, TestStack, type As, type HttpResponse, type Json } from '../support/stack';
 
 describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)', function () {
   let system: TestStack;
@@ -34,8 +34,15 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
   const providerDecides = (orderId: string, outcome: 'CONFIRMED' | 'DECLINED') => system.providerDecides(orderId, outcome);
   const waitForStatus = (orderId: string, status: string) => system.waitForStatus(orderId, status);
 
-  const stockOf = async (sku: string) => (await http('GET', `/catalog/${sku}`)).body.onHand as number;
-  const creditUsedBy = async (customerId: string) => (await http('GET', `/customers/${customerId}`, undefined, {}, 'manager')).body.creditUsedCents as number;
+  // The catalog and customer credit come from the query side: read once it has applied what the services did.
+  const stockOf = async (sku: string) => {
+    await system.viewsCaughtUp();
+    return (await http('GET', `/catalog/${sku}`)).body.onHand as number;
+  };
+  const creditUsedBy = async (customerId: string) => {
+    await system.viewsCaughtUp();
+    return (await http('GET', `/customers/${customerId}`, undefined, {}, 'manager')).body.creditUsedCents as number;
+  };
 
   async function placeOrder(order: Json, headers: Record<string, string> = {}, query = '') {
     const response = await http('POST', `/orders${query}`, order, headers);
@@ -90,6 +97,52 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
       }
       assert.deepEqual(published, events, `${service} published the order's events`);
     }
+  });
+
+  it('lists orders from the query database: filtered, newest first, a page at a time, with how far behind it is', async function () {
+    // Orders of this suite so far, and two more of another customer.
+    const placed: string[] = [];
+    for (let i = 0; i < 2; i++) placed.push((await placeOrder({ customerId: 'cust-dave', lines: [{ sku: 'CB-005', quantity: 1 + i }] })).body.orderId as string);
+    for (const orderId of placed) await waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+    await system.viewsCaughtUp();
+
+    const all = await http('GET', '/orders?limit=100', undefined, {}, 'manager');
+    assert.equal(all.status, 200, all.text);
+    assert.equal(all.body.asOf.pendingEvents, 0, 'caught up');
+    const ids = all.body.orders.map((order: Json) => order.orderId);
+    for (const orderId of placed) assert.ok(ids.includes(orderId));
+    const times = all.body.orders.map((order: Json) => order.createdAt);
+    assert.deepEqual(times, [...times].sort().reverse(), 'newest first');
+    const first = all.body.orders.find((order: Json) => order.orderId === placed[1]);
+    assert.deepEqual(
+      { status: first.status, customerId: first.customerId, totalCents: first.totalCents, reservation: first.reservation, payment: first.payment?.status },
+      { status: 'PENDING', customerId: 'cust-dave', totalCents: 2 * 900, reservation: 'RESERVED', payment: 'AUTHORIZED' },
+    );
+
+    // Filters, and pages that add up to the whole list.
+    const dave = await http('GET', '/orders?customerId=cust-dave&status=PENDING', undefined, {}, 'manager');
+    assert.ok(dave.body.orders.every((order: Json) => order.customerId === 'cust-dave' && order.status === 'PENDING'));
+    assert.ok(placed.every((orderId) => dave.body.orders.some((order: Json) => order.orderId === orderId)));
+    const since = await http('GET', `/orders?from=${encodeURIComponent(first.createdAt)}`, undefined, {}, 'manager');
+    assert.ok(since.body.orders.every((order: Json) => order.createdAt >= first.createdAt));
+    const paged: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: HttpResponse = await http('GET', `/orders?limit=2${cursor ? `&cursor=${cursor}` : ''}`, undefined, {}, 'manager');
+      assert.ok(page.body.orders.length <= 2);
+      paged.push(...page.body.orders.map((order: Json) => order.orderId));
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    assert.deepEqual(paged, ids);
+
+    // A client sees its own orders only; bad parameters are named.
+    const own = await http('GET', '/orders?limit=100');
+    assert.equal(own.status, 200);
+    assert.ok(own.body.orders.length > 0);
+    const bad = await http('GET', '/orders?status=LOST&limit=1000&cursor=nope&colour=red', undefined, {}, 'manager');
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.error.fields.map((field: Json) => field.field).sort(), ['query', 'query.cursor', 'query.limit', 'query.status']);
+    for (const orderId of placed) await http('POST', `/orders/${orderId}/cancel`, { reason: 'listing test' });
   });
 
   it('a payment declined by the provider ends REJECTED with stock and credit restored', async function () {
@@ -302,7 +355,8 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     assert.deepEqual(health.body, {
       status: 'ok',
       temporal: 'ok',
-      databases: { orders: 'ok', inventory: 'ok', payments: 'ok', shipping: 'ok' },
+      databases: { orders: 'ok', query: 'ok' },
+      nats: 'ok',
     });
   });
 
@@ -317,7 +371,7 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     let orphan: ApiServer;
     before(async function () {
       // A second API on the same databases, pointed at a port where no Temporal server listens.
-      orphan = await startApiServer({ config: system.sideApiConfig(), databaseUrls: stack.databaseUrls, temporalAddress: `127.0.0.1:${await freePort()}` });
+      orphan = await startApiServer({ config: system.sideApiConfig(), ordersDatabaseUrl: stack.databaseUrls.orders, queryDatabaseUrl: stack.queryDatabaseUrl, natsServers: stack.natsServers, temporalAddress: `127.0.0.1:${await freePort()}` });
     });
     after(async function () {
       await orphan?.close();

@@ -75,7 +75,7 @@ describe('transactional outbox (PostgreSQL)', function () {
 
   /** The events an order left in one service's outbox, in the order they were written. */
   const eventsOf = (url: string, orderId: string) =>
-    sql<OutboxRow>(url, `SELECT aggregate_type, aggregate_id, sequence, type, payload, correlation_id FROM outbox WHERE correlation_id = '${orderId}' ORDER BY position`);
+    sql<OutboxRow>(url, `SELECT aggregate_type, aggregate_id, sequence, type, payload, correlation_id FROM outbox WHERE aggregate_id = '${orderId}' ORDER BY position`);
   const typesOf = async (url: string, orderId: string) => (await eventsOf(url, orderId)).map((event) => `${event.sequence}:${event.type}`);
 
   it('records one event per change, in the same order, however often each activity runs', async function () {
@@ -109,6 +109,13 @@ describe('transactional outbox (PostgreSQL)', function () {
     assert.deepEqual(reserved.payload, { orderId, lines: [{ sku: 'CB-005', quantity: 2 }] });
     const [authorized] = await eventsOf(urls.payments, orderId);
     assert.deepEqual(authorized.payload, { orderId, customerId: 'cust-alice', amountCents: 1_800, providerRef: `pay_${orderId}` });
+    // The product's and the customer's new state, in the same transactions, correlated with the order.
+    const caused = async (url: string) =>
+      (await sql<OutboxRow>(url, `SELECT aggregate_type, aggregate_id, sequence, type, payload, correlation_id FROM outbox WHERE correlation_id = '${orderId}' AND aggregate_id <> '${orderId}' ORDER BY position`)).map(
+        (event) => `${event.aggregate_type}:${event.aggregate_id}:${event.type}`,
+      );
+    assert.deepEqual(await caused(urls.inventory), ['Product:CB-005:StockLevelChanged']);
+    assert.deepEqual(await caused(urls.payments), ['Customer:cust-alice:CustomerCreditChanged']);
   });
 
   it('records the compensations, and a compensation that ran first (a tombstone) as such', async function () {

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { SERVICES, type DatabaseUrls } from '../../src/config';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/local-stack/postgres';
+import { migrateService } from '../../src/local-stack/migrate';
 import { provisionDatabases } from '../../src/local-stack/provision';
 import { freePort } from '../../src/local-stack/free-port';
 
@@ -44,7 +45,7 @@ export async function createServiceDatabases(prefix: string): Promise<DatabaseUr
   await admin.connect();
   try {
     for (const service of SERVICES) {
-      await admin.query(`DROP DATABASE IF EXISTS "${prefix}_${service}" WITH (FORCE)`);
+      await dropDatabase(admin, `${prefix}_${service}`);
       await admin.query(`CREATE DATABASE "${prefix}_${service}"`);
     }
   } finally {
@@ -61,10 +62,43 @@ export async function createEmptyDatabase(name: string): Promise<string> {
   const admin = new Client({ connectionString: cluster.urls.orders.replace(/\/[^/]+$/, '/postgres') });
   await admin.connect();
   try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await dropDatabase(admin, name);
     await admin.query(`CREATE DATABASE "${name}"`);
   } finally {
     await admin.end();
   }
   return cluster.urls.orders.replace(/\/[^/]+$/, `/${name}`);
+}
+
+/** A fresh, migrated query database `<prefix>_query` (src/query). */
+export async function createQueryDatabase(prefix: string): Promise<string> {
+  const url = await createEmptyDatabase(`${prefix}_query`);
+  await migrateService('query', url);
+  return url;
+}
+
+/**
+ * Drops a database if it exists. Its replication slots go first (PostgreSQL refuses to drop a database that has
+ * one, even with FORCE), after ending the connection that streams from a slot in use (a WAL relay left running).
+ */
+async function dropDatabase(admin: Client, name: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { rows } = await admin.query<{ slot_name: string; active_pid: number | null }>(
+      'SELECT slot_name, active_pid FROM pg_replication_slots WHERE database = $1',
+      [name],
+    );
+    try {
+      for (const slot of rows) {
+        // Waits up to 5 s for the backend to be gone, so that the slot is free to drop.
+        if (slot.active_pid !== null) await admin.query('SELECT pg_terminate_backend($1, 5000)', [slot.active_pid]);
+        await admin.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot.slot_name]);
+      }
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      return;
+    } catch (error) {
+      // A relay still running reconnects and takes its slot again (or recreates it): end it once more.
+      if (attempt >= 10) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
 }

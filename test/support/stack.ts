@@ -7,15 +7,18 @@ import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { loadConfig, type Config, type ServiceName } from '../../src/config';
+import { loadConfig, SERVICES, type Config, type ServiceName } from '../../src/config';
 import { connectNats } from '../../src/events/nats-connection';
+import { outboxStatus } from '../../src/events/relay-status';
+import { connectQueryDb } from '../../src/query/db';
+import { viewsLag } from '../../src/query/read';
 import type { EventEnvelope } from '../../src/events/relay';
 import { streamOf } from '../../src/events/streams';
 import { providerRefFor } from '../../src/domain';
 import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
 import { startStack, type RunningStack } from '../../src/local-stack/stack';
 import { freePort } from '../../src/local-stack/free-port';
-import { createServiceDatabases } from './postgres';
+import { createQueryDatabase, createServiceDatabases } from './postgres';
 import { workflowBundle } from './temporal';
 
 export const WEBHOOK_SECRET = 'e2e-webhook-secret';
@@ -57,6 +60,7 @@ export class TestStack {
   static async start(prefix: string, env: NodeJS.ProcessEnv = {}, { runWorkers = true } = {}): Promise<TestStack> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), `order-saga-${prefix}-`));
     const databaseUrls = await createServiceDatabases(prefix);
+    const queryDatabaseUrl = await createQueryDatabase(prefix);
     const config = loadConfig({
       // A known port rather than 0: the sandbox provider starts first and must know where to send its webhooks.
       PORT: String(await freePort()),
@@ -67,6 +71,9 @@ export class TestStack {
       API_KEYS,
       DISPATCH_DELAY: '1s',
       ...Object.fromEntries(Object.entries(databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
+      QUERY_DATABASE_URL: queryDatabaseUrl,
+      // The relay mode under test: the default (wal) unless the run asks for another (RELAY_MODE=polling npm test).
+      ...(process.env.RELAY_MODE ? { RELAY_MODE: process.env.RELAY_MODE } : {}),
       ...env,
     });
     const stack = await startStack({
@@ -78,13 +85,17 @@ export class TestStack {
       natsPort: await freePort(),
       runWorkers,
       workflowBundle: await workflowBundle(),
-      log: () => {},
+      // TEST_STACK_LOG=1 shows what the stack's servers, relays and projector say (quiet otherwise).
+      log: process.env.TEST_STACK_LOG ? (line) => console.error(`[stack ${prefix}] ${line}`) : () => {},
     });
     const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
     return new TestStack(stack, client, config, dataDir);
   }
 
-  /** The events of an order a service published on its stream, as `<sequence>:<type>`, in stream order. */
+  /**
+   * The events of an order's aggregate (its Order, Reservation, Payment or Shipment) a service published on its
+   * stream, as `<sequence>:<type>`, in stream order.
+   */
   async publishedEvents(service: ServiceName, orderId: string): Promise<string[]> {
     const nc = await connectNats(this.stack.natsServers, 'test-reader');
     try {
@@ -93,11 +104,34 @@ export class TestStack {
       const found: string[] = [];
       for (let seq = state.first_seq; state.messages > 0 && seq <= state.last_seq; seq++) {
         const event = (await jsm.streams.getMessage(streamOf(service), { seq }))?.json<EventEnvelope>();
-        if (event?.correlationId === orderId) found.push(`${event.sequence}:${event.type}`);
+        if (event?.aggregateId === orderId) found.push(`${event.sequence}:${event.type}`);
       }
       return found;
     } finally {
       await nc.close();
+    }
+  }
+
+  /**
+   * Waits until every service's outbox is published and the query side has applied everything on the streams:
+   * what the catalog, customer credit and GET /orders show is then up to date.
+   */
+  async viewsCaughtUp(timeoutMs = 30_000): Promise<void> {
+    const nc = await connectNats(this.stack.natsServers, 'test-views');
+    const db = connectQueryDb(this.stack.queryDatabaseUrl);
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const statuses = await Promise.all(SERVICES.map((service) => outboxStatus(this.stack.databaseUrls[service])));
+        if (statuses.every((status) => status.backlog === 0) && (await viewsLag(db, nc)).pendingEvents === 0) return;
+        if (Date.now() > deadline) {
+          const outboxes = SERVICES.map((service, i) => `${service}: ${JSON.stringify(statuses[i])}`).join('; ');
+          throw new Error(`the query side did not catch up within ${timeoutMs} ms (${outboxes})`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await Promise.all([db.$disconnect(), nc.close()]);
     }
   }
 

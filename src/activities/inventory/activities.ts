@@ -1,10 +1,13 @@
 // Inventory activities. Each is idempotent, keyed by the order id: the reservations table's primary key,
 // not memory, decides whether the work was already done, so a retried or duplicated call changes nothing.
-// Every change records its event (StockReserved, StockReleased, ReservationConsumed) in the outbox in the
-// same transaction; a call that changes nothing records nothing.
+// Every change records its events in the outbox in the same transaction (the Reservation's StockReserved,
+// StockReleased, ReservationConsumed; each changed Product's StockLevelChanged); a call that changes nothing
+// records nothing.
 import { appendEvents, orderEvent } from '../../events/outbox';
 import { refuse } from '../refuse';
 import { MAX_ORDER_TOTAL_CENTS, Refusal, totalCents, type OrderLine, type PricedLine } from '../../domain';
+import type { Prisma } from '../../../generated/prisma/inventory';
+import { stockLevelChanged } from './catalog';
 import type { InventoryDb } from './db';
 
 export interface ReservationResult {
@@ -65,7 +68,7 @@ export function createInventoryActivities(db: InventoryDb) {
           }
         }
         await tx.reservationLine.createMany({ data: lines.map((line) => ({ orderId: input.orderId, ...line })) });
-        await appendEvents(tx, [orderEvent('Reservation', input.orderId, 'StockReserved', { lines })]);
+        await appendEvents(tx, [orderEvent('Reservation', input.orderId, 'StockReserved', { lines }), ...(await stockLevels(tx, lines, input.orderId))]);
         return { orderId: input.orderId, status: 'RESERVED' };
       });
     },
@@ -96,6 +99,7 @@ export function createInventoryActivities(db: InventoryDb) {
           }
           await appendEvents(tx, [
             orderEvent('Reservation', input.orderId, 'StockReleased', { lines: lines.map(({ sku, quantity }) => ({ sku, quantity })), beforeReservation: false }),
+            ...(await stockLevels(tx, lines, input.orderId)),
           ]);
         }
         const current = await tx.reservation.findUniqueOrThrow({ where: { orderId: input.orderId } });
@@ -119,3 +123,9 @@ export function createInventoryActivities(db: InventoryDb) {
 }
 
 export type InventoryActivities = ReturnType<typeof createInventoryActivities>;
+
+/** The StockLevelChanged events of the products a transaction changed (it holds their row locks). */
+async function stockLevels(tx: Prisma.TransactionClient, lines: { sku: string }[], orderId: string) {
+  const products = await tx.product.findMany({ where: { sku: { in: lines.map((line) => line.sku) } }, orderBy: { sku: 'asc' } });
+  return products.map((product) => stockLevelChanged(product.sku, product.onHand, orderId));
+}

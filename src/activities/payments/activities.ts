@@ -14,12 +14,14 @@
 //   money was taken at the provider. If a void overtook it, the void refunds at the provider.
 // Cases that cannot happen in a correct saga (capturing a voided payment, a provider that contradicts its
 // own idempotency) are non-retryable ApplicationFailures with their own types, never retried forever.
-// Every change here records its event (PaymentAuthorized, PaymentVoided, PaymentRefunded, PaymentCaptured) in the
-// outbox in the same transaction; a call that changes nothing records nothing.
+// Every change here records its events in the outbox in the same transaction (the Payment's PaymentAuthorized,
+// PaymentVoided, PaymentRefunded, PaymentCaptured; the Customer's CustomerCreditChanged when credit moves); a
+// call that changes nothing records nothing.
 import { ApplicationFailure } from '@temporalio/activity';
 import { appendEvents, orderEvent } from '../../events/outbox';
 import { refuse } from '../refuse';
 import { Refusal, providerRefFor } from '../../domain';
+import { customerCreditChanged } from './customers';
 import type { PaymentsDb } from './db';
 import {
   ProviderConflictError,
@@ -140,6 +142,7 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
         }
         await appendEvents(tx, [
           orderEvent('Payment', input.orderId, 'PaymentAuthorized', { customerId: input.customerId, amountCents: input.amountCents, providerRef }),
+          customerCreditChanged(await tx.customer.findUniqueOrThrow({ where: { id: input.customerId } }), input.orderId),
         ]);
       });
       const payment = await current(input.orderId);
@@ -188,9 +191,10 @@ export function createPaymentsActivities(db: PaymentsDb, provider: PaymentProvid
           // The conditional update locks the row: of two concurrent voids, only one gives the credit back.
           const changed = await tx.payment.updateMany({ where: { orderId: input.orderId, status: from }, data: { status: to } });
           if (changed.count === 1) {
-            await tx.customer.update({ where: { id: payment.customerId }, data: { creditUsedCents: { decrement: payment.amountCents } } });
+            const customer = await tx.customer.update({ where: { id: payment.customerId }, data: { creditUsedCents: { decrement: payment.amountCents } } });
             await appendEvents(tx, [
               orderEvent('Payment', input.orderId, type, { customerId: payment.customerId, amountCents: payment.amountCents, providerRef, beforeAuthorization: false }),
+              customerCreditChanged(customer, input.orderId),
             ]);
           }
         }

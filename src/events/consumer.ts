@@ -1,0 +1,233 @@
+// Consuming events: a durable JetStream consumer with explicit acks, applied once through an inbox.
+//
+// - Durable: the consumer lives on the server under its name, so a restarted process resumes where the last one
+//   acknowledged; an event applied but not acknowledged (a crash in between) is delivered again.
+// - Applied once: `applyOnce` records the event id in the consuming database's `inbox` table in the same
+//   transaction as the effect; a redelivered event finds its id there and changes nothing.
+// - In order: messages are handled one at a time in stream order, and a failing one is retried in place (the
+//   server is told it is still being worked on), so a later event of the same aggregate never overtakes it.
+// - Never stuck, never dropped: a fault that goes away by itself (the database down) is retried for as long as
+//   it lasts; any other failure is retried up to `maxDeliveries` times (counting deliveries to processes that
+//   crashed on it), then the event is published to the dead-letter subject with its reason, recorded in the
+//   inbox as dead-lettered, logged, and acknowledged, and the consumer goes on with the next one.
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerConfig, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { isTransientError } from '../worker/error-classification';
+import type { EventEnvelope } from './relay';
+import { deadLetterSubject } from './streams';
+
+/** An event as a consumer receives it: the envelope, where it sits in its stream, and how often it was delivered. */
+export interface ConsumedEvent {
+  envelope: EventEnvelope;
+  stream: string;
+  streamSequence: number;
+  deliveries: number;
+}
+
+/** What a dead-letter message carries: the event (or the raw data), which consumer gave up, and why. */
+export interface DeadLetter {
+  consumer: string;
+  stream: string;
+  streamSequence: number;
+  deliveries: number;
+  reason: string;
+  event: EventEnvelope | { unparseable: string };
+  deadLetteredAt: string;
+}
+
+export const DEFAULT_MAX_DELIVERIES = 5;
+
+/** How long the server waits for an ack before redelivering; a message being retried in place is kept alive. */
+const ACK_WAIT_MS = 30_000;
+
+export interface DurableConsumerOptions {
+  nats: NatsConnection;
+  /** The durable consumer's name, e.g. `query-orders`; also the inbox's consumer column. */
+  name: string;
+  stream: string;
+  /** Applies one event, idempotently (see applyOnce). */
+  handle(event: ConsumedEvent): Promise<void>;
+  /** Records that an event was dead-lettered (e.g. in the inbox), so that it is reported and not applied later. */
+  recordDeadLetter?(event: ConsumedEvent, reason: string): Promise<void>;
+  /** Attempts before an event that keeps failing is dead-lettered. */
+  maxDeliveries?: number;
+  log?: (line: string) => void;
+}
+
+/** The server-side configuration of a durable consumer: explicit acks, every event from the start, no server-side give-up. */
+export function durableConsumerConfig(name: string): Partial<ConsumerConfig> {
+  return {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(ACK_WAIT_MS),
+    // The consumer itself decides when to give up (dead letter): the server must never drop a message silently.
+    max_deliver: -1,
+    // One event in flight: handled in stream order even across processes sharing the consumer (the others stand
+    // by), and a delivery count that only grows when a process failed on that very event (never because it sat
+    // in a buffer while an earlier one was retried).
+    max_ack_pending: 1,
+  };
+}
+
+/** Creates the durable consumer if it is missing, or brings its configuration up to date (safe from several processes at once). */
+export async function ensureDurableConsumer(nc: NatsConnection, stream: string, name: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const wanted = durableConsumerConfig(name);
+  const existing = await jsm.consumers.info(stream, name).catch(() => undefined);
+  if (!existing) {
+    await jsm.consumers.add(stream, wanted);
+  } else if (existing.config.max_ack_pending !== wanted.max_ack_pending || existing.config.max_deliver !== wanted.max_deliver || existing.config.ack_wait !== wanted.ack_wait) {
+    await jsm.consumers.update(stream, name, { max_ack_pending: wanted.max_ack_pending, max_deliver: wanted.max_deliver, ack_wait: wanted.ack_wait });
+  }
+}
+
+export class DurableConsumer {
+  private running = false;
+  private messages?: ConsumerMessages;
+  private readonly maxDeliveries: number;
+  private readonly log: (line: string) => void;
+  /** Events applied and dead-lettered by this process (for logs and tests). */
+  readonly counts = { applied: 0, deadLettered: 0 };
+
+  constructor(private readonly options: DurableConsumerOptions) {
+    this.maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
+    this.log = options.log ?? (() => {});
+  }
+
+  /** Consumes until stop(); reconnects by itself after NATS or the consumer went away. */
+  async run({ retryMs = 1_000 } = {}): Promise<void> {
+    this.running = true;
+    const { nats, stream, name } = this.options;
+    while (this.running) {
+      try {
+        await ensureDurableConsumer(nats, stream, name);
+        const consumer = await jetstream(nats).consumers.get(stream, name);
+        this.messages = await consumer.consume({ max_messages: 10 });
+        for await (const message of this.messages) {
+          if (!this.running) break; // not acknowledged: delivered again to whoever consumes next
+          await this.process(message);
+        }
+      } catch (error) {
+        if (this.running) this.log(`consumer ${name}: ${String(error)}; retrying in ${retryMs} ms`);
+      } finally {
+        this.messages = undefined;
+      }
+      if (this.running) await sleep(retryMs);
+    }
+  }
+
+  /** Stops after the event in hand; what was delivered but not handled is delivered again later. */
+  stop(): void {
+    this.running = false;
+    void this.messages?.close().catch(() => {});
+  }
+
+  private async process(message: JsMsg): Promise<void> {
+    const { stream, name } = this.options;
+    let envelope: EventEnvelope;
+    try {
+      envelope = message.json<EventEnvelope>();
+      if (typeof envelope?.id !== 'string' || typeof envelope.type !== 'string') throw new Error('not an event envelope');
+    } catch (error) {
+      await this.deadLetter(message, { unparseable: message.string().slice(0, 10_000) }, `unparseable: ${String(error)}`);
+      return;
+    }
+    const event: ConsumedEvent = { envelope, stream, streamSequence: message.info.streamSequence, deliveries: message.info.deliveryCount };
+    // Earlier deliveries that were never acknowledged count as failed attempts (a process that crashed on it).
+    let failures = message.info.deliveryCount - 1;
+    for (let transientRetries = 0; ; ) {
+      if (failures >= this.maxDeliveries) {
+        await this.deadLetter(message, envelope, `delivered ${failures} times without being applied`, event);
+        return;
+      }
+      try {
+        await this.options.handle(event);
+        message.ack();
+        this.counts.applied++;
+        return;
+      } catch (error) {
+        if (!this.running) return; // left unacknowledged: delivered again
+        if (isTransientError(error)) {
+          if (transientRetries++ % 10 === 0) this.log(`consumer ${name}: ${envelope.type} ${envelope.id} waits: ${String(error)}`);
+        } else {
+          failures++;
+          this.log(`consumer ${name}: ${envelope.type} ${envelope.id} failed (attempt ${failures} of ${this.maxDeliveries}): ${String(error)}`);
+          if (failures >= this.maxDeliveries) {
+            await this.deadLetter(message, envelope, String(error instanceof Error ? error.message : error), event);
+            return;
+          }
+        }
+        message.working();
+        await sleep(Math.min(200 * 2 ** Math.min(failures + transientRetries, 5), 5_000));
+      }
+    }
+  }
+
+  private async deadLetter(message: JsMsg, event: DeadLetter['event'], reason: string, consumed?: ConsumedEvent): Promise<void> {
+    const { nats, name, stream } = this.options;
+    const letter: DeadLetter = {
+      consumer: name,
+      stream,
+      streamSequence: message.info.streamSequence,
+      deliveries: message.info.deliveryCount,
+      reason,
+      event,
+      deadLetteredAt: new Date().toISOString(),
+    };
+    const id = 'id' in event ? event.id : `${stream}:${message.info.streamSequence}`;
+    // Published (and acknowledged by JetStream) before the original is acknowledged: a crash in between only
+    // dead-letters it again, and the broker drops that duplicate by its id.
+    await jetstream(nats).publish(deadLetterSubject(name), JSON.stringify(letter), { msgID: `${name}:${id}` });
+    if (consumed) await this.options.recordDeadLetter?.(consumed, reason);
+    message.ack();
+    this.counts.deadLettered++;
+    this.log(`consumer ${name}: DEAD LETTER ${stream}#${message.info.streamSequence} (${'type' in event ? event.type : 'unparseable'}): ${reason}`);
+  }
+}
+
+/**
+ * Events a durable consumer has not handled yet: not delivered, plus delivered but not acknowledged; the whole
+ * stream while the consumer does not exist yet.
+ */
+export async function consumerLag(nc: NatsConnection, stream: string, name: string): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    const info = await jsm.consumers.info(stream, name);
+    return info.num_pending + info.num_ack_pending;
+  } catch (error) {
+    if (!/consumer not found/i.test(String(error)) && (error as { api_error?: { err_code?: number } }).api_error?.err_code !== 10014) throw error;
+    return (await jsm.streams.info(stream)).state.messages;
+  }
+}
+
+/** The part of a Prisma client the inbox needs: an interactive transaction with raw SQL. */
+export interface InboxDb<Tx extends InboxTx> {
+  $transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R>;
+}
+export interface InboxTx {
+  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): Promise<number>;
+}
+
+/**
+ * Applies an event at most once for `consumer`: records its id in the inbox and runs `effect` in the same
+ * transaction. A second delivery finds the id and changes nothing. Answers whether the effect ran.
+ */
+export async function applyOnce<Tx extends InboxTx>(db: InboxDb<Tx>, consumer: string, event: ConsumedEvent, effect: (tx: Tx) => Promise<void>): Promise<boolean> {
+  return db.$transaction(async (tx) => {
+    const fresh = await recordInInbox(tx, consumer, event, null);
+    if (fresh) await effect(tx);
+    return fresh;
+  });
+}
+
+/** Inserts the inbox row; false if the event was already there (applied or dead-lettered). */
+export async function recordInInbox(tx: InboxTx, consumer: string, event: ConsumedEvent, deadLetter: string | null): Promise<boolean> {
+  const inserted = await tx.$executeRaw`
+    INSERT INTO inbox (consumer, event_id, stream, stream_sequence, event_type, dead_letter)
+    VALUES (${consumer}, ${event.envelope.id}::uuid, ${event.stream}, ${event.streamSequence}, ${event.envelope.type}, ${deadLetter})
+    ON CONFLICT (consumer, event_id) DO NOTHING`;
+  return inserted === 1;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

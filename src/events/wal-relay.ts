@@ -1,0 +1,489 @@
+// The WAL relay: the outbox relay mode that tails the database's write-ahead log through logical replication
+// (plugin pgoutput, publication `outbox_relay`, which streams outbox INSERTs only) instead of polling the table.
+// Each committed transaction's events are published in log order, each awaited before the next, then marked
+// published, and only then is the transaction's end acknowledged to PostgreSQL. A crash anywhere before that
+// acknowledgement streams the transaction again; rows already marked are skipped, rows not marked are published
+// again and the broker drops the duplicates by their Nats-Msg-Id. Nothing is acknowledged that was not relayed.
+// The rows are looked up only once their transaction is visible (waitUntilVisible): the log can hand a commit over
+// before other sessions see it.
+//
+// The slot is durable (never temporary): it keeps the log from the last acknowledged position while the relay is
+// down, up to max_slot_wal_keep_size; beyond that PostgreSQL invalidates it. Whatever a slot cannot give, the
+// events written before it existed, while the polling mode ran, or while it was lost, are rows still unpublished:
+// on becoming the active relay, it creates the slot if needed, then publishes every unpublished row (the polling
+// batch), and only then streams from the slot. published_at is therefore kept in both modes.
+//
+// One active relay per database, whatever its mode: the same advisory lock as the polling relay. A slot in use by
+// another connection (a previous relay's connection the server has not noticed gone yet) is waited for.
+import type { Client } from 'pg';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import type { ServiceName } from '../config';
+import {
+  connectRelayClient,
+  markPublished,
+  PollingRelay,
+  publishEnvelope,
+  publishOutboxBatch,
+  RetentionPurge,
+  sleep,
+  toEnvelope,
+  tryRelayLock,
+  type EventEnvelope,
+  type OutboxRow,
+  type Relay,
+  type RelayOptions,
+  type RelayRunOptions,
+} from './relay';
+
+/** The publication every service database declares on its outbox (migration …_outbox_publication). */
+export const OUTBOX_PUBLICATION = 'outbox_relay';
+/** How often the streaming relay checks whether the purge is due (RetentionPurge runs it once a minute). */
+const PURGE_CHECK_MS = 10_000;
+
+export type RelayMode = 'wal' | 'polling';
+
+export interface CreateRelayOptions extends RelayOptions {
+  mode: RelayMode;
+}
+
+/** The relay of one database, in the given mode; both have run(), stop() and close(). */
+export function createRelay({ mode, ...options }: CreateRelayOptions): Relay {
+  return mode === 'wal' ? new WalRelay(options) : new PollingRelay(options);
+}
+
+/**
+ * The replication slot of a database's relay. Slots are named per cluster, and several service databases may
+ * share one, so the name carries the database's: `outbox_relay_<database>`, in the characters a slot name allows.
+ */
+export function slotNameOf(databaseName: string): string {
+  return `outbox_relay_${databaseName}`.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 63);
+}
+
+export class WalRelay implements Relay {
+  private client?: Client;
+  private slot?: string;
+  private leader = false;
+  private running = false;
+  private session?: ReplicationSession;
+  private readonly purge: RetentionPurge;
+
+  constructor(private readonly options: RelayOptions) {
+    this.purge = new RetentionPurge(options.retentionMs);
+  }
+
+  /** The slot this relay reads, once connected. */
+  get slotName(): string | undefined {
+    return this.slot;
+  }
+
+  /** Connects and tries to become the database's active relay; false while another relay holds the lock. */
+  async tryLead(): Promise<boolean> {
+    if (!this.client) {
+      this.client = await connectRelayClient(this.options.databaseUrl, `outbox-relay-${this.options.service}`, () => {
+        this.leader = false;
+      });
+      const { rows } = await this.client.query<{ name: string }>('SELECT current_database() AS name');
+      this.slot = slotNameOf(rows[0].name);
+    }
+    if (!this.leader) this.leader = await tryRelayLock(this.client);
+    return this.leader;
+  }
+
+  /**
+   * Publishes every unpublished row, oldest first, batch after batch (as the polling relay does), and answers
+   * how many. Only the active relay may call it.
+   */
+  async catchUp(): Promise<number> {
+    const client = this.activeClient();
+    const batchSize = this.options.batchSize ?? 100;
+    let total = 0;
+    for (;;) {
+      const published = await publishOutboxBatch(client, this.options.nats, this.options.service, batchSize);
+      total += published;
+      // A short batch means none was left when it was read; later rows are in the slot anyway.
+      if (published < batchSize) return total;
+    }
+  }
+
+  /**
+   * Runs until stop(): waits to lead, makes sure the slot exists, catches up on unpublished rows, then streams.
+   * A failure (PostgreSQL or NATS away, the slot lost) closes the connections, waits `retryMs` and starts over
+   * from the slot's last acknowledged position.
+   */
+  async run({ retryMs = 1_000, log = (_line: string) => {} }: RelayRunOptions = {}): Promise<void> {
+    const name = `relay ${this.options.service} (wal)`;
+    this.running = true;
+    while (this.running) {
+      try {
+        if (!(await this.tryLead())) {
+          await sleep(retryMs);
+          continue;
+        }
+        // The slot first: what the catch-up below does not see yet, the slot has from now on.
+        const start = await ensureSlot(this.activeClient(), this.slot!, (line) => log(`${name}: ${line}`));
+        await this.purgeIfDue(name, log);
+        const caughtUp = await this.catchUp();
+        if (caughtUp > 0) log(`${name}: published ${caughtUp} events written while the log was not being read`);
+        if (this.running) await this.stream(start, name, log);
+      } catch (error) {
+        if (isSlotInUse(error)) {
+          // Keep the lock: this relay is the active one, the slot's other reader is a leftover about to go.
+          log(`${name}: slot ${this.slot} is in use by another connection (${errorMessage(error)}); waiting ${retryMs} ms`);
+          await sleep(retryMs);
+          continue;
+        }
+        if (isSlotInvalidated(error)) log(`${name}: slot ${this.slot} was invalidated (${errorMessage(error)}); it will be recreated`);
+        else log(`${name}: ${String(error)}; retrying in ${retryMs} ms`);
+        await this.close();
+        await sleep(retryMs);
+      }
+    }
+  }
+
+  stop(): void {
+    this.running = false;
+    this.session?.end();
+  }
+
+  /** Ends the replication stream and closes the connection, which also gives up the lock. */
+  async close(): Promise<void> {
+    this.leader = false;
+    this.session?.end();
+    await this.session?.finished;
+    await this.client?.end().catch(() => {});
+    this.client = undefined;
+  }
+
+  /** Streams from the slot until stop() or a failure. */
+  private async stream(start: bigint, name: string, log: (line: string) => void): Promise<void> {
+    const session = new ReplicationSession({
+      service: this.options.service,
+      databaseUrl: this.options.databaseUrl,
+      slot: this.slot!,
+      client: this.activeClient(),
+      js: jetstream(this.options.nats),
+      acknowledged: start,
+    });
+    this.session = session;
+    const purging = setInterval(() => void this.purgeIfDue(name, log), PURGE_CHECK_MS);
+    try {
+      await session.run();
+    } finally {
+      clearInterval(purging);
+      this.session = undefined;
+    }
+  }
+
+  /** The purge, when due; a failed purge is only logged (the next one will do). */
+  private async purgeIfDue(name: string, log: (line: string) => void): Promise<void> {
+    if (!this.client) return;
+    try {
+      const purged = await this.purge.runIfDue(this.client);
+      if (purged > 0) log(`${name}: purged ${purged} published events`);
+    } catch (error) {
+      log(`${name}: the purge failed: ${String(error)}`);
+    }
+  }
+
+  private activeClient(): Client {
+    if (!this.leader || !this.client) throw new Error(`the ${this.options.service} relay is not the active one`);
+    return this.client;
+  }
+}
+
+// --- one replication connection -------------------------------------------------------------------------------
+
+interface SessionContext {
+  service: ServiceName;
+  databaseUrl: string;
+  slot: string;
+  /** The relay's own connection: reads and marks rows. */
+  client: Client;
+  js: JetStreamClient;
+  /** Where the slot stands (its confirmed_flush_lsn) when the session starts. */
+  acknowledged: bigint;
+}
+
+/** A message pgoutput could not decode, handed to the relay so that the session fails (see CountingPgoutputPlugin). */
+interface Undecodable {
+  tag: 'undecodable';
+  error: unknown;
+}
+
+/**
+ * pgoutput, counting the messages as they arrive, before the library queues them: a keepalive (which the library
+ * hands over at once, ahead of the queued messages) may be acknowledged only once everything before it was relayed.
+ * A message it cannot decode becomes one the relay fails on, instead of an exception thrown out of the socket's
+ * data handler (which would crash the process).
+ */
+class CountingPgoutputPlugin extends PgoutputPlugin {
+  received = 0;
+
+  override parse(buffer: Buffer): Pgoutput.Message {
+    this.received += 1;
+    try {
+      return super.parse(buffer);
+    } catch (error) {
+      const undecodable: Undecodable = { tag: 'undecodable', error };
+      return undecodable as unknown as Pgoutput.Message;
+    }
+  }
+}
+
+/**
+ * Streams the slot on one replication connection: relays each committed transaction, then acknowledges its end.
+ * It ends on stop (end()) or on the first failure, after which it neither relays nor acknowledges anything more.
+ */
+class ReplicationSession {
+  private readonly replication: LogicalReplicationService;
+  private readonly plugin = new CountingPgoutputPlugin({ protoVersion: 1, publicationNames: [OUTBOX_PUBLICATION] });
+  /** Messages handled so far, in arrival order (compared with plugin.received). */
+  private handled = 0;
+  /** The events of the transaction being received, from its begin to its commit, and its transaction id. */
+  private transaction?: EventEnvelope[];
+  private transactionId = 0;
+  /** The latest keepalive not acknowledged yet, and how many messages had arrived before it. */
+  private keepalive?: { after: number; lsn: bigint };
+  private acknowledged: bigint;
+  private settled = false;
+  private settle!: (error?: unknown) => void;
+  private readonly ended: Promise<void>;
+  private handling: Promise<void> = Promise.resolve();
+  /** Resolves once the connection is closed and the message being handled is done. */
+  finished?: Promise<void>;
+
+  constructor(private readonly context: SessionContext) {
+    this.acknowledged = context.acknowledged;
+    this.ended = new Promise((resolve, reject) => {
+      this.settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+    this.replication = new LogicalReplicationService(
+      { connectionString: context.databaseUrl, application_name: `outbox-relay-${context.service}-wal` },
+      {
+        // Manual acknowledgement, and no periodic status either: the library's timer confirms the last LSN it
+        // *received*, whether or not it was relayed. Flow control: a message waits for the previous one's handler.
+        acknowledge: { auto: false, timeoutSeconds: 0 },
+        flowControl: { enabled: true },
+      },
+    );
+    // Errors of the replication connection (the server ending it, among others) arrive here; with no listener
+    // the emitter would throw them. The listeners stay attached for good: the library may still emit after stop().
+    this.replication.on('error', (error: Error) => this.end(error));
+    this.replication.on('data', (_lsn: string, message: Pgoutput.Message | Undecodable) => (this.handling = this.handle(message)));
+    this.replication.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => this.onKeepalive(parseLsn(lsn), shouldRespond));
+  }
+
+  /** Streams until end(); rejects with the failure that ended it. */
+  run(): Promise<void> {
+    // '0/0': resume from the slot's confirmed position. The library would otherwise resume a reused service from
+    // the last LSN it received, and PostgreSQL honours a start position later than the slot's.
+    this.replication.subscribe(this.plugin, this.context.slot, '0/0').then(
+      () => this.end(new Error('the replication stream ended')),
+      (error: unknown) => this.end(error),
+    );
+    this.finished = this.ended
+      .catch(() => {})
+      .then(async () => {
+        await this.replication.stop().catch(() => {});
+        await this.handling;
+      });
+    return this.ended.finally(() => this.finished);
+  }
+
+  /** Ends the session: quietly, or with the failure that ends it. Only the first call counts. */
+  end(error?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.settle(error);
+  }
+
+  private async handle(message: Pgoutput.Message | Undecodable): Promise<void> {
+    try {
+      if (this.settled) return;
+      switch (message.tag) {
+        case 'undecodable':
+          throw message.error;
+        case 'begin':
+          this.transaction = [];
+          this.transactionId = message.xid;
+          break;
+        case 'insert':
+          if (!this.transaction) throw new Error('an insert arrived outside a transaction');
+          if (message.relation.name === 'outbox') this.transaction.push(toEnvelope(this.context.service, message.new as OutboxRow));
+          break;
+        case 'commit': {
+          const events = this.transaction ?? [];
+          this.transaction = undefined;
+          await this.relay(events, this.transactionId);
+          this.acknowledge(parseLsn(message.commitEndLsn!));
+          break;
+        }
+      }
+    } catch (error) {
+      this.end(error);
+    } finally {
+      this.handled += 1;
+    }
+    this.acknowledgeKeepaliveIfCaughtUp();
+  }
+
+  /** Publishes a transaction's events that are still unpublished, in order, then marks them. */
+  private async relay(events: EventEnvelope[], transactionId: number): Promise<void> {
+    if (events.length === 0) return;
+    // The rows must be visible before they are looked up: invisible, they would pass for published ones.
+    await waitUntilVisible(this.context.client, transactionId, () => this.settled);
+    // The rows must be visible before they are looked up: invisible, they would pass for published ones.
+    // Rows the catch-up already published, or a session that ended before acknowledging, are skipped; so is a row
+    // since purged (only published rows are).
+    const { rows } = await this.context.client.query<{ id: string }>('SELECT id FROM outbox WHERE id = ANY($1::uuid[]) AND published_at IS NULL', [
+      events.map((event) => event.id),
+    ]);
+    const unpublished = new Set(rows.map((row) => row.id));
+    const pending = events.filter((event) => unpublished.has(event.id));
+    for (const envelope of pending) await publishEnvelope(this.context.js, envelope);
+    await markPublished(this.context.client, pending.map((event) => event.id));
+  }
+
+  /**
+   * A keepalive tells how far the server has read the log. Once every message that arrived before it is relayed,
+   * its position may be acknowledged: that lets the slot move past the log written by other databases and by
+   * other tables, which would otherwise be kept for nothing.
+   */
+  private onKeepalive(lsn: bigint, shouldRespond: boolean): void {
+    this.keepalive = { after: this.plugin.received, lsn };
+    // The server ends a connection that stays silent for wal_sender_timeout: answer with where we stand.
+    if (!this.acknowledgeKeepaliveIfCaughtUp() && shouldRespond) this.sendStatus(this.acknowledged);
+  }
+
+  private acknowledgeKeepaliveIfCaughtUp(): boolean {
+    const keepalive = this.keepalive;
+    if (!keepalive || this.transaction || this.handled < keepalive.after) return false;
+    this.keepalive = undefined;
+    return this.acknowledge(keepalive.lsn);
+  }
+
+  /** Confirms to PostgreSQL that everything before `lsn` is relayed: the slot will not send it again. */
+  private acknowledge(lsn: bigint): boolean {
+    if (this.settled || lsn <= this.acknowledged) return false;
+    this.acknowledged = lsn;
+    this.sendStatus(lsn);
+    return true;
+  }
+
+  private sendStatus(lsn: bigint): void {
+    if (this.settled || lsn <= 0n) return;
+    // The library reports the LSN it is given plus one. A commit's end LSN is where the next record may start, so
+    // confirming one byte past it could make PostgreSQL skip a transaction whose commit record starts right there.
+    this.replication.acknowledge(formatLsn(lsn - 1n)).catch((error: unknown) => this.end(error));
+  }
+}
+
+// --- visibility of a decoded transaction ----------------------------------------------------------------------
+
+/** How long a decoded transaction may take to become visible before the session gives up and starts over. */
+const VISIBILITY_TIMEOUT_MS = 30_000;
+
+/**
+ * Waits until the transaction `xid` (as pgoutput's BEGIN gives it, 32 bits) is visible to new snapshots.
+ * PostgreSQL commits in two steps: it flushes the commit record to the log, then takes the transaction out of the
+ * running set. The WAL sender may decode and send the commit in between, and a query then would not see the rows
+ * yet: the relay would take them for rows already published (or purged) and acknowledge them, and they would
+ * stay unpublished until the next catch-up. Checked against a fresh snapshot; the full xid8 is rebuilt from the
+ * epoch of the snapshot's next xid (the transaction is older than it, so at most one epoch behind).
+ */
+export async function waitUntilVisible(client: Client, xid: number, abandoned: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + VISIBILITY_TIMEOUT_MS;
+  for (;;) {
+    const { rows } = await client.query<{ visible: boolean }>(
+      `WITH snapshot AS (SELECT pg_current_snapshot() AS current),
+            next AS (SELECT current, pg_snapshot_xmax(current)::text::numeric AS xid FROM snapshot),
+            epoch AS (SELECT current, floor(xid / 4294967296) - CASE WHEN $1::numeric > xid % 4294967296 THEN 1 ELSE 0 END AS n FROM next)
+       SELECT pg_visible_in_snapshot((n * 4294967296 + $1::numeric)::text::xid8, current) AS visible FROM epoch`,
+      [xid],
+    );
+    if (rows[0].visible) return;
+    if (abandoned()) throw new Error(`the session ended while transaction ${xid} was becoming visible`);
+    if (Date.now() > deadline) throw new Error(`transaction ${xid} was decoded from the log but is still not visible after ${VISIBILITY_TIMEOUT_MS} ms`);
+    await sleep(2);
+  }
+}
+
+// --- the slot -------------------------------------------------------------------------------------------------
+
+interface SlotRow {
+  database: string;
+  confirmed_flush_lsn: string | null;
+  invalidated: boolean;
+}
+
+async function readSlot(client: Client, name: string): Promise<SlotRow | undefined> {
+  // invalidation_reason exists from PostgreSQL 17 on (to_jsonb reads it if there); wal_status 'lost' before.
+  const { rows } = await client.query<SlotRow>(
+    `SELECT database, confirmed_flush_lsn::text AS confirmed_flush_lsn,
+            (wal_status = 'lost' OR to_jsonb(s) ->> 'invalidation_reason' IS NOT NULL) AS invalidated
+       FROM pg_replication_slots s WHERE slot_name = $1`,
+    [name],
+  );
+  return rows[0];
+}
+
+/**
+ * Makes sure the slot exists and is usable, recreating an invalidated one, and answers its confirmed position.
+ * A slot is created at the log's current position: the catch-up that follows covers whatever came before.
+ */
+export async function ensureSlot(client: Client, name: string, log: (line: string) => void = () => {}): Promise<bigint> {
+  let slot = await readSlot(client, name);
+  const { rows } = await client.query<{ name: string }>('SELECT current_database() AS name');
+  if (slot && slot.database !== rows[0].name) throw new Error(`replication slot ${name} belongs to database ${slot.database}, not ${rows[0].name}`);
+  if (slot?.invalidated) {
+    log(`slot ${name} was invalidated (it fell more than max_slot_wal_keep_size behind, or sat idle too long); recreating it`);
+    await dropSlot(client, name);
+    slot = undefined;
+  }
+  if (!slot) {
+    try {
+      await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [name]);
+    } catch (error) {
+      // Another relay created it at the same moment: theirs will do.
+      if ((error as { code?: string }).code !== '42710') throw error;
+    }
+    slot = await readSlot(client, name);
+  }
+  if (!slot?.confirmed_flush_lsn) throw new Error(`replication slot ${name} has no confirmed position`);
+  return parseLsn(slot.confirmed_flush_lsn);
+}
+
+/** Drops the slot if it exists (it must not be in use). */
+export async function dropSlot(client: Client, name: string): Promise<void> {
+  await client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [name]);
+}
+
+/** "replication slot … is active for PID …": another connection streams from it. */
+function isSlotInUse(error: unknown): boolean {
+  return (error as { code?: string }).code === '55006' && /replication slot .* is active/i.test(errorMessage(error));
+}
+
+/** The slot can no longer be read: the log it needs is gone, or it sat idle too long. */
+function isSlotInvalidated(error: unknown): boolean {
+  return /invalidated|can no longer (access|get changes from) replication slot|has already been removed/i.test(
+    `${errorMessage(error)} ${(error as { detail?: string }).detail ?? ''}`,
+  );
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// --- log sequence numbers ---------------------------------------------------------------------------------------
+
+/** An LSN, `0/2C5DF48` or `00000000/02C5DF48`, as a number. */
+export function parseLsn(text: string): bigint {
+  const [high, low] = text.split('/');
+  if (low === undefined) throw new Error(`not an LSN: ${text}`);
+  return (BigInt(`0x${high}`) << 32n) | BigInt(`0x${low}`);
+}
+
+export function formatLsn(lsn: bigint): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffffffffn).toString(16).toUpperCase()}`;
+}

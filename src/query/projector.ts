@@ -1,0 +1,59 @@
+// The projector: keeps the query database's views up to date from every service's stream. One durable
+// consumer per stream (`query-<service>`), each applying its events in order, once (inbox), in the same
+// transaction as the view change. A rebuild (src/query/rebuild.ts) holds the views' lock exclusively; each
+// projection takes it shared, so the two never interleave.
+import type { NatsConnection } from '@nats-io/nats-core';
+import { SERVICES, type ServiceName } from '../config';
+import { applyOnce, DurableConsumer, recordInInbox, type ConsumedEvent } from '../events/consumer';
+import { streamOf } from '../events/streams';
+import type { QueryDb } from './db';
+import { project } from './projections';
+
+/** The advisory lock that a rebuild holds exclusively and every projection shared. */
+export const VIEWS_LOCK_KEY = 7_310_002;
+
+/** The durable consumer that feeds the views from a service's stream. */
+export const projectorConsumerName = (service: ServiceName) => `query-${service}`;
+
+export const PROJECTOR_CONSUMERS = SERVICES.map((service) => ({ service, stream: streamOf(service), name: projectorConsumerName(service) }));
+
+/** Applies one event to the views, once. */
+export async function applyToViews(db: QueryDb, consumer: string, event: ConsumedEvent): Promise<boolean> {
+  return applyOnce(db, consumer, event, async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${VIEWS_LOCK_KEY}::bigint)`;
+    await project(tx, event.envelope);
+  });
+}
+
+export interface RunningProjector {
+  consumers: DurableConsumer[];
+  stop(): Promise<void>;
+}
+
+export function startProjector(options: { nats: NatsConnection; db: QueryDb; maxDeliveries?: number; log?: (line: string) => void }): RunningProjector {
+  const { nats, db } = options;
+  const consumers = PROJECTOR_CONSUMERS.map(
+    ({ stream, name }) =>
+      new DurableConsumer({
+        nats,
+        name,
+        stream,
+        maxDeliveries: options.maxDeliveries,
+        log: options.log,
+        handle: async (event) => {
+          await applyToViews(db, name, event);
+        },
+        recordDeadLetter: async (event, reason) => {
+          await recordInInbox(db, name, event, reason);
+        },
+      }),
+  );
+  const runs = consumers.map((consumer) => consumer.run());
+  return {
+    consumers,
+    async stop() {
+      for (const consumer of consumers) consumer.stop();
+      await Promise.all(runs);
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// `npm run relay`: publishes the outbox of every service database it is given (*_DATABASE_URL) to that service's
+// JetStream stream, by tailing the write-ahead log (RELAY_MODE=wal, the default) or by polling (RELAY_MODE=
+// polling). Run two for availability: per database one is active, the other waits and takes over.
+import { SERVICES, ConfigError, loadConfig } from '../config';
+import { connectNats } from '../events/nats-connection';
+import { ensureStreams } from '../events/streams';
+import { createRelay } from '../events/wal-relay';
+
+async function main() {
+  const config = loadConfig();
+  const { databaseUrls } = config;
+  const { natsServers, relayMode, outboxRetentionMs, streamReplicas } = config.events;
+  if (!databaseUrls || !natsServers) {
+    throw new ConfigError('set the *_DATABASE_URL variables and NATS_URL, or use `npm start`, which runs everything');
+  }
+  const nats = await connectNats(natsServers, 'order-saga-relay');
+  await ensureStreams(nats, { replicas: streamReplicas });
+  const relays = SERVICES.map((service) => createRelay({ mode: relayMode, service, databaseUrl: databaseUrls[service], nats, retentionMs: outboxRetentionMs }));
+  const runs = relays.map((relay) => relay.run({ log: (line) => console.error(`relay: ${line}`) }));
+  const stop = () => {
+    for (const relay of relays) relay.stop();
+    void Promise.all(runs)
+      .then(() => Promise.all(relays.map((relay) => relay.close())))
+      .then(() => nats.close())
+      .then(() => process.exit(0));
+  };
+  // Handlers before the 'publishing' line: whoever waits for it may signal at once.
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  console.log(`relay: publishing the outboxes of ${SERVICES.join(', ')} to ${natsServers.join(', ')} (${relayMode} mode)`);
+}
+
+main().catch((error) => {
+  console.error(error instanceof ConfigError ? `relay: configuration error: ${error.message}` : error);
+  process.exit(error instanceof ConfigError ? 2 : 1);
+});
