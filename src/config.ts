@@ -439,7 +439,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     events: {
       natsServers: natsServers(env),
       streamReplicas: integer(env, 'NATS_STREAM_REPLICAS', 1, 1, 5),
-      // Polling by default for now: the WAL mode passes its own suite but not yet every end-to-end run (README).
       relayMode: oneOf(env, 'RELAY_MODE', ['wal', 'polling'] as const, 'wal'),
       outboxRetentionMs: msToNumber(duration(env, 'OUTBOX_RETENTION', '7 days') as never),
     },
