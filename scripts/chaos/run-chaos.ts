@@ -1,7 +1,9 @@
-// The chaos run: real PostgreSQL, a real Temporal dev server, a worker process and an API process, driven
-// by concurrent clients placing a mix of orders while activities fail at random, the worker is killed and
-// restarted, PostgreSQL is restarted and the API is restarted. Then it waits for every saga to end and
-// audits the four databases. Used by `npm run chaos` (1000 orders) and by the smaller test in `npm test`.
+// The chaos run: real PostgreSQL, a real Temporal dev server, NATS JetStream, and the worker, API, relay,
+// projector and payment provider as processes of their own, driven by concurrent clients placing a mix of
+// orders while activities fail at random, the worker is killed and restarted, PostgreSQL, NATS and the API are
+// restarted, the relay and the projector (a consumer) are killed. Then it waits for every saga to end and audits
+// the four databases and the event path. Used by `npm run chaos` (1000 orders) and by the smaller test in
+// `npm test`.
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +34,12 @@ export interface ChaosOptions {
   restartApi: boolean;
   /** Kill the payment provider (kill -9) once, mid-run, and start it again on its store. */
   killProvider: boolean;
+  /** Kill the outbox relay process (kill -9) once, mid-run, and start it again. */
+  killRelay?: boolean;
+  /** Stop the NATS server once, mid-run, and start it again on its store. */
+  restartNats?: boolean;
+  /** Kill the projector, the query side's consumer process (kill -9), once, mid-run, and start it again. */
+  killProjector?: boolean;
   /**
    * Activities the worker runs at once per service queue (ACTIVITY_CONCURRENCY); unset: as many as its pool has
    * connections (DB_POOL_SIZE), the sized-together default. A larger value reproduces unsized pools.
@@ -66,7 +74,10 @@ export interface ChaosSummary {
   /** Of those, the attempts that failed waiting for a free database connection (pg-pool's connection timeout). */
   poolTimeoutRetries: number;
   retriesObserved: number;
-  restarts: { worker: number; postgres: number; api: number; provider: number };
+  restarts: { worker: number; postgres: number; api: number; provider: number; relay: number; nats: number; projector: number };
+  /** The event path's figures, from the audit: events lost, on a stream twice, dead-lettered; orders whose
+   *  event-sourced state or query view differs from the service databases. */
+  events: { streamed: number; lost: number; duplicated: number; deadLettered: number; foldMismatches: number; viewMismatches: number };
   violations: number;
   duplicateEffects: number;
   audit: AuditReport;
@@ -116,7 +127,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   chmodSync(dataDir, 0o755);
   const log = ManagedProcess.logFile(path.join(dataDir, 'processes.log'));
   const cleanups: (() => Promise<unknown>)[] = [];
-  const restarts = { worker: 0, postgres: 0, api: 0, provider: 0 };
+  const restarts = { worker: 0, postgres: 0, api: 0, provider: 0, relay: 0, nats: 0, projector: 0 };
 
   try {
     // --- the system -------------------------------------------------------------------------------
@@ -133,7 +144,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     await Promise.all([inventory.$disconnect(), payments.$disconnect()]);
 
     // The message stream, with its relay and the query side's projector as their own processes.
-    const nats = await startNatsServer({ port: await freePort(), storeDir: path.join(dataDir, 'nats') });
+    const natsPort = await freePort();
+    let nats = await startNatsServer({ port: natsPort, storeDir: path.join(dataDir, 'nats') });
     cleanups.push(() => nats.stop());
     const streams = await connectNats([nats.url], 'chaos-setup');
     await ensureStreams(streams, { replicas: 1 }).finally(() => streams.close());
@@ -291,6 +303,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     if (options.killProvider) {
       events.push({ at: 0.3, name: 'kill payment provider', run: async () => { await provider.restart(); restarts.provider++; } });
     }
+    if (options.killRelay) events.push({ at: 0.35, name: 'kill relay', run: async () => { await relay.restart(); restarts.relay++; } });
+    if (options.restartNats) {
+      events.push({
+        at: 0.5,
+        name: 'restart NATS',
+        run: async () => {
+          await nats.stop();
+          await sleep(1_000);
+          nats = await startNatsServer({ port: natsPort, storeDir: path.join(dataDir, 'nats') });
+          restarts.nats++;
+        },
+      });
+    }
+    if (options.killProjector) events.push({ at: 0.7, name: 'kill projector', run: async () => { await projector.restart(); restarts.projector++; } });
     events.sort((a, b) => a.at - b.at);
 
     let next = 0;
@@ -390,10 +416,23 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       );
       progress(`checked ${Math.min(i + 20, ids.length)}/${ids.length} orders`);
     }
+    progress('auditing the databases and the event path');
+    const auditNats = await connectNats([nats.url], 'chaos-audit');
+    cleanups.push(() => auditNats.close());
     const audit = await auditDatabases(urls, {
       temporal: client,
       provider: httpPaymentProvider({ url: `http://127.0.0.1:${providerPort}`, apiKey: PROVIDER_KEY }),
+      events: { queryDatabaseUrl: postgres.queryUrl, nats: auditNats, settleMs: 120_000 },
     });
+    const violationsOf = (name: RegExp) => audit.checks.filter((check) => name.test(check.name)).reduce((n, check) => n + check.violations, 0);
+    const eventFigures = {
+      streamed: audit.checks.find((check) => /^no event twice/.test(check.name))?.checked ?? 0,
+      lost: violationsOf(/^no event lost/),
+      duplicated: violationsOf(/^no event twice|recorded twice|applied exactly once/),
+      deadLettered: violationsOf(/^no event dead-lettered/),
+      foldMismatches: violationsOf(/^order streams: each order's fold/),
+      viewMismatches: violationsOf(/^query side: /),
+    };
     const duplicateEffects = audit.checks.filter((check) => BALANCE_CHECKS.test(check.name)).reduce((n, check) => n + check.violations, 0);
     const summary: ChaosSummary = {
       submitted,
@@ -411,6 +450,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       poolTimeoutRetries,
       retriesObserved,
       restarts,
+      events: eventFigures,
       violations: audit.violations,
       duplicateEffects,
       audit,
@@ -446,7 +486,14 @@ export function formatSummary(s: ChaosSummary): string {
     `confirmation timeouts      ${s.confirmationTimeouts}   (orders rejected because no confirmation reached the saga)`,
     `timed-out attempts retried ${s.timeoutRetries}   (of which waiting for a database connection: ${s.poolTimeoutRetries})`,
     `activity retries observed  ${s.retriesObserved}`,
-    `restarts                   worker ${s.restarts.worker}, PostgreSQL ${s.restarts.postgres}, API ${s.restarts.api}, payment provider ${s.restarts.provider}`,
+    `restarts                   worker ${s.restarts.worker}, PostgreSQL ${s.restarts.postgres}, API ${s.restarts.api}, payment provider ${s.restarts.provider}, ` +
+      `relay ${s.restarts.relay}, NATS ${s.restarts.nats}, projector ${s.restarts.projector}`,
+    `events on the streams      ${s.events.streamed}`,
+    `events lost                ${s.events.lost}`,
+    `events twice               ${s.events.duplicated}   (on a stream, or applied by a consumer)`,
+    `events dead-lettered       ${s.events.deadLettered}`,
+    `event-sourced ≠ stored     ${s.events.foldMismatches}   (orders whose stream does not fold to the stored state)`,
+    `query views ≠ services     ${s.events.viewMismatches}`,
     `invariant violations       ${s.violations}`,
     `duplicate effects          ${s.duplicateEffects}`,
     `duration                   ${s.seconds} s`,
@@ -455,6 +502,7 @@ export function formatSummary(s: ChaosSummary): string {
 
 export function metTarget(s: ChaosSummary): boolean {
   return s.accepted > 0 && s.stillRunning === 0 && s.lost === 0 && s.violations === 0 && s.duplicateEffects === 0 &&
+    s.events.lost === 0 && s.events.duplicated === 0 && s.events.deadLettered === 0 && s.events.foldMismatches === 0 && s.events.viewMismatches === 0 &&
     s.unexpectedOutcomes === 0 && s.acceptedCancelsShipped === 0 && s.confirmationTimeouts === 0 &&
     s.terminal.COMPLETED + s.terminal.REJECTED + s.terminal.CANCELLED === s.accepted;
 }

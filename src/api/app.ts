@@ -14,7 +14,7 @@ import type { Config } from '../config';
 import { MAX_ORDER_TOTAL_CENTS } from '../domain';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { OrdersDb } from '../activities/orders/db';
-import { findOrder, type OrderRecord } from '../activities/orders/read-model';
+import { findOrder, readOrderHistory, type OrderRecord } from '../activities/orders/read-model';
 import { isValidSignature, SIGNATURE_HEADER } from '../activities/payments/provider';
 import type { QueryDb } from '../query/db';
 import { getCustomer, getProduct, listCustomers, listOrders, listProducts, viewsLag } from '../query/read';
@@ -81,6 +81,7 @@ export function createApp(deps: ApiDependencies): express.Express {
 
   const orderLinks = (orderId: string) => ({
     self: `/orders/${orderId}`,
+    events: `/orders/${orderId}/events`,
     ...(config.temporal.uiUrl ? { temporalUi: `${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${orderId}` } : {}),
   });
 
@@ -287,6 +288,21 @@ export function createApp(deps: ApiDependencies): express.Express {
   app.get('/orders/:orderId', async (req, res) => {
     const orderId = orderIdParam(req);
     res.json({ ...(await readOrder(orderId, callerOf(res))), links: orderLinks(orderId) });
+  });
+
+  // The order as its event list (event sourcing): every event of its stream, and the state their fold gives.
+  app.get('/orders/:orderId/events', async (req, res) => {
+    const orderId = orderIdParam(req);
+    const caller = callerOf(res);
+    const history = await readOrderHistory(databases.orders, orderId);
+    if (!history) {
+      // Unknown, or a saga that has not recorded its order yet (it prices first): readOrder tells which, for this caller.
+      await readOrder(orderId, caller);
+      res.json({ orderId, version: 0, events: [], state: null, links: orderLinks(orderId) });
+      return;
+    }
+    if (!maySee(caller, history.state?.clientId)) throw unknownOrder(orderId);
+    res.json({ orderId, version: history.events.length, events: history.events, state: history.state, links: orderLinks(orderId) });
   });
 
   app.post('/orders/:orderId/cancel', allow('client', 'manager'), ...jsonBody({ optional: true }), async (req, res) => {

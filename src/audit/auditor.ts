@@ -5,7 +5,8 @@
 // workflow, and one whose workflow has closed, failed, been terminated or is unknown is a violation (a half-done
 // order nobody is finishing). An order waiting for an operator (NEEDS_ATTENTION) is a violation until resolved,
 // and so is a running saga that has retried one step more than a few times. Given the payment provider, its
-// records are reconciled with the payments database.
+// records are reconciled with the payments database. Given the message stream and the query database, the event
+// path is audited too (events-audit.ts).
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { DatabaseUrls } from '../config';
@@ -15,38 +16,15 @@ import { connectInventoryDb } from '../activities/inventory/db';
 import { connectOrdersDb } from '../activities/orders/db';
 import { connectPaymentsDb } from '../activities/payments/db';
 import { connectShippingDb } from '../activities/shipping/db';
+import { Check, type CheckResult } from './check';
+import { auditEvents, type EventsAuditOptions } from './events-audit';
 
-export interface CheckResult {
-  name: string;
-  /** How many things (orders, products, customers, rows) the check looked at. */
-  checked: number;
-  violations: number;
-  /** The first few violations, for a person to look at. */
-  examples: string[];
-}
+export type { CheckResult } from './check';
 
 export interface AuditReport {
   orders: { total: number; completed: number; rejected: number; cancelled: number; inFlight: number; needsAttention: number };
   checks: CheckResult[];
   violations: number;
-}
-
-const EXAMPLES = 5;
-
-class Check {
-  private readonly result: CheckResult;
-  constructor(name: string) {
-    this.result = { name, checked: 0, violations: 0, examples: [] };
-  }
-  expect(ok: boolean, describe: () => string): void {
-    this.result.checked++;
-    if (ok) return;
-    this.result.violations++;
-    if (this.result.examples.length < EXAMPLES) this.result.examples.push(describe());
-  }
-  done(): CheckResult {
-    return this.result;
-  }
 }
 
 const sumBy = <T>(items: T[], value: (item: T) => number) => items.reduce((sum, item) => sum + value(item), 0);
@@ -58,6 +36,8 @@ export interface AuditOptions {
   provider?: Pick<PaymentProvider, 'list'>;
   /** A running saga whose current step has failed more often than this is named (default 5). */
   retryThreshold?: number;
+  /** Audits the event path too: outboxes, streams, consumers, the orders' event streams, the query database. */
+  events?: Omit<EventsAuditOptions, 'databaseUrls'>;
 }
 
 /** What Temporal says of an order's workflow: its execution status, and its steps that keep failing. */
@@ -84,6 +64,8 @@ export async function auditDatabases(urls: DatabaseUrls, options: AuditOptions =
     shipping: connectShippingDb(urls.shipping),
   };
   try {
+    // First, so that it waits for the event path to settle before anything is compared.
+    const eventChecks = options.events ? await auditEvents({ databaseUrls: urls, ...options.events }) : [];
     const [orders, reservations, products, payments, customers, shipments] = await Promise.all([
       dbs.orders.order.findMany({ select: { id: true, status: true, totalCents: true, customerId: true, attention: true } }),
       dbs.inventory.reservation.findMany({ include: { lines: true } }),
@@ -188,7 +170,7 @@ export async function auditDatabases(urls: DatabaseUrls, options: AuditOptions =
       withProvider.push(provider);
     }
 
-    const checks = [done, undone, orphans, alive, attended, moving, stock, shippedUnits, credit, earned, ...withProvider].map((check) => check.done());
+    const checks = [...[done, undone, orphans, alive, attended, moving, stock, shippedUnits, credit, earned, ...withProvider].map((check) => check.done()), ...eventChecks];
     const count = (status: string) => orders.filter((o) => o.status === status).length;
     return {
       orders: {

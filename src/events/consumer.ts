@@ -45,6 +45,8 @@ export interface DurableConsumerOptions {
   /** The durable consumer's name, e.g. `query-orders`; also the inbox's consumer column. */
   name: string;
   stream: string;
+  /** Only these subjects of the stream (e.g. `inventory.events.StockReserved`); all of them if absent. */
+  subjects?: string[];
   /** Applies one event, idempotently (see applyOnce). */
   handle(event: ConsumedEvent): Promise<void>;
   /** Records that an event was dead-lettered (e.g. in the inbox), so that it is reported and not applied later. */
@@ -55,9 +57,10 @@ export interface DurableConsumerOptions {
 }
 
 /** The server-side configuration of a durable consumer: explicit acks, every event from the start, no server-side give-up. */
-export function durableConsumerConfig(name: string): Partial<ConsumerConfig> {
+export function durableConsumerConfig(name: string, subjects?: string[]): Partial<ConsumerConfig> {
   return {
     durable_name: name,
+    ...(subjects ? { filter_subjects: subjects } : {}),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(ACK_WAIT_MS),
@@ -71,14 +74,23 @@ export function durableConsumerConfig(name: string): Partial<ConsumerConfig> {
 }
 
 /** Creates the durable consumer if it is missing, or brings its configuration up to date (safe from several processes at once). */
-export async function ensureDurableConsumer(nc: NatsConnection, stream: string, name: string): Promise<void> {
+export async function ensureDurableConsumer(nc: NatsConnection, stream: string, name: string, subjects?: string[]): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const wanted = durableConsumerConfig(name);
+  const wanted = durableConsumerConfig(name, subjects);
   const existing = await jsm.consumers.info(stream, name).catch(() => undefined);
   if (!existing) {
     await jsm.consumers.add(stream, wanted);
-  } else if (existing.config.max_ack_pending !== wanted.max_ack_pending || existing.config.max_deliver !== wanted.max_deliver || existing.config.ack_wait !== wanted.ack_wait) {
-    await jsm.consumers.update(stream, name, { max_ack_pending: wanted.max_ack_pending, max_deliver: wanted.max_deliver, ack_wait: wanted.ack_wait });
+    return;
+  }
+  const { config } = existing;
+  const sameSubjects = (config.filter_subjects ?? (config.filter_subject ? [config.filter_subject] : [])).join() === (subjects ?? []).join();
+  if (config.max_ack_pending !== wanted.max_ack_pending || config.max_deliver !== wanted.max_deliver || config.ack_wait !== wanted.ack_wait || !sameSubjects) {
+    await jsm.consumers.update(stream, name, {
+      max_ack_pending: wanted.max_ack_pending,
+      max_deliver: wanted.max_deliver,
+      ack_wait: wanted.ack_wait,
+      ...(sameSubjects ? {} : { filter_subjects: subjects ?? [] }),
+    });
   }
 }
 
@@ -98,10 +110,10 @@ export class DurableConsumer {
   /** Consumes until stop(); reconnects by itself after NATS or the consumer went away. */
   async run({ retryMs = 1_000 } = {}): Promise<void> {
     this.running = true;
-    const { nats, stream, name } = this.options;
+    const { nats, stream, name, subjects } = this.options;
     while (this.running) {
       try {
-        await ensureDurableConsumer(nats, stream, name);
+        await ensureDurableConsumer(nats, stream, name, subjects);
         const consumer = await jetstream(nats).consumers.get(stream, name);
         this.messages = await consumer.consume({ max_messages: 10 });
         for await (const message of this.messages) {

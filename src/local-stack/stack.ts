@@ -171,6 +171,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (options.runWorkers ?? true) {
       const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal).worker);
       stops.push(() => connection.close());
+      const ordersNats = await connectNats(natsServers, 'order-saga-orders-worker');
+      stops.push(() => ordersNats.close());
       workers = await createWorkers({
         connection,
         namespace: config.temporal.namespace,
@@ -182,6 +184,8 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         activityConcurrency: config.workers.activityConcurrency,
         unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
         workflowBundle: options.workflowBundle,
+        nats: ordersNats,
+        log,
       });
       const running = workers.run();
       running.catch((error) => log(`worker stopped: ${String(error)}`));

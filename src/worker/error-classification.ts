@@ -32,7 +32,8 @@ const MESSAGE_TRANSIENT =
   /fetch failed|timed? ?out|timeout|unreachable|ECONNREFUSED|ECONNRESET|socket hang up|Connection terminated|Can't reach database server|Server has closed the connection|the database system is (starting up|shutting down)|payment provider at \S+ (did not answer|broke off|answered)/i;
 // The payment provider refusing our credentials or asking us to slow down (401, 403, 429): a configuration or
 // capacity problem an operator fixes once, after which every waiting saga goes on by itself.
-const TRANSIENT_NAMES = new Set(['InjectedFault', 'AbortError', 'TimeoutError', 'PrismaClientInitializationError', 'ProviderRequestError']);
+// An order's stream moved on while a writer appended to it (src/activities/orders/order-stream.ts): try again.
+const TRANSIENT_NAMES = new Set(['InjectedFault', 'AbortError', 'TimeoutError', 'PrismaClientInitializationError', 'ProviderRequestError', 'OrderStreamConflict']);
 
 interface ErrorLike {
   name?: string;

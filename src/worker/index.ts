@@ -7,6 +7,7 @@ import { httpPaymentProvider } from '../activities/payments/provider';
 import { describeTemporalConnection, temporalConnectionOptions, type TemporalConnectionOptions } from '../temporal-connection';
 import { ensureSearchAttributes } from './search-attributes';
 import { faultsFromConfig } from './fault-injection';
+import { connectNats } from '../events/nats-connection';
 import { createWorkers } from './workers';
 
 /** The roles of this process: `--only=` on the command line, else WORKER_ROLES (already validated in the config). */
@@ -34,6 +35,10 @@ async function main() {
     throw new ConfigError('set TEMPORAL_ADDRESS, the four *_DATABASE_URL variables and PAYMENT_PROVIDER_URL, or use `npm start`, which runs everything');
   }
   const roles = parseRoles(process.argv.slice(2), config.workerRoles);
+  const natsServers = config.events.natsServers;
+  if (roles.includes('orders') && !natsServers) {
+    throw new ConfigError('the orders worker needs NATS_URL: it records the other services\' events in each order\'s stream');
+  }
   const temporal: TemporalConnectionOptions = temporalConnectionOptions(config.temporal);
   const target = describeTemporalConnection(temporal);
   Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(config.logLevel ?? 'INFO') });
@@ -44,6 +49,7 @@ async function main() {
   } finally {
     await admin.close();
   }
+  const nats = natsServers && roles.includes('orders') ? await connectNats(natsServers, 'orders-worker') : undefined;
   const workers = await createWorkers({
     connection,
     namespace: config.temporal.namespace,
@@ -54,9 +60,12 @@ async function main() {
     poolSize: config.workers.poolSize,
     activityConcurrency: config.workers.activityConcurrency,
     unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
+    nats,
+    log: (line) => console.error(`worker: ${line}`),
   });
   console.log(`worker: polling ${roles.join(', ')} on ${target}`);
   await workers.run();
+  await nats?.close();
   await connection.close();
 }
 

@@ -2,12 +2,14 @@
 // service's activities, with its own database). Any subset can run in a process, so each scales alone.
 // Every service worker classifies its activities' errors (src/worker/error-classification.ts) and runs at
 // most as many activities at once as its database pool has connections (src/activities/pool.ts).
+import type { NatsConnection } from '@nats-io/nats-core';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { TASK_QUEUES, type DatabaseUrls, type WorkerRole } from '../config';
 import { createInventoryActivities } from '../activities/inventory/activities';
 import { connectInventoryDb } from '../activities/inventory/db';
 import { createOrdersActivities } from '../activities/orders/activities';
 import { connectOrdersDb } from '../activities/orders/db';
+import { startFactsConsumers, type FactsConsumers } from '../activities/orders/facts-consumer';
 import { createPaymentsActivities } from '../activities/payments/activities';
 import { connectPaymentsDb } from '../activities/payments/db';
 import type { PaymentProvider } from '../activities/payments/provider';
@@ -33,6 +35,13 @@ export interface WorkerSetOptions {
   activityConcurrency?: number;
   /** Attempts an unexpected (unclassified) activity error gets before the saga needs attention. */
   unexpectedErrorMaxAttempts?: number;
+  /**
+   * The message stream: with the orders role, the orders service records the other services' events in each
+   * order's stream (src/activities/orders/facts-consumer.ts). `npm run worker` requires it for that role; tests
+   * of the saga alone may leave it out.
+   */
+  nats?: NatsConnection;
+  log?: (line: string) => void;
 }
 
 export interface WorkerSet {
@@ -57,6 +66,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
     Worker.create({ connection, namespace, taskQueue: TASK_QUEUES[role], activities, interceptors, maxConcurrentActivityTaskExecutions: options.activityConcurrency ?? poolSize });
 
   const workers: Worker[] = [];
+  let facts: (() => FactsConsumers) | undefined;
   for (const role of options.roles) {
     switch (role) {
       case 'saga':
@@ -73,6 +83,8 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
         const db = connectOrdersDb(databaseUrls.orders, poolSize);
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createOrdersActivities(db)));
+        const nats = options.nats;
+        if (nats) facts = () => startFactsConsumers({ nats, db, log: options.log });
         break;
       }
       case 'inventory': {
@@ -97,10 +109,13 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
   }
 
   let running: Promise<void> | undefined;
+  let consumers: FactsConsumers | undefined;
   return {
     roles: options.roles,
     run() {
+      consumers ??= facts?.();
       running ??= Promise.all(workers.map((worker) => worker.run())).then(async () => {
+        await consumers?.stop();
         await Promise.all(disconnects.map((disconnect) => disconnect()));
       });
       return running;
@@ -109,6 +124,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
       for (const worker of workers) {
         if (worker.getState() === 'RUNNING') worker.shutdown();
       }
+      await consumers?.stop();
       await running;
     },
   };

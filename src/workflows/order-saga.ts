@@ -75,6 +75,8 @@ export const DEFAULT_PAYMENT_CHECK_INTERVAL = '30s';
 
 /** Patch marker: sagas started before it wait for the provider's callback alone (see README, "Changing the workflow"). */
 export const PATCH_ASK_PROVIDER_WHILE_WAITING = 'ask-provider-while-waiting';
+/** Patch marker: sagas started before it do not record the manager's decision in the order's event stream. */
+export const PATCH_RECORD_APPROVAL_DECISION = 'record-approval-decision';
 
 const orders = proxyActivities<OrdersActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.orders });
 const inventory = proxyActivities<InventoryActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.inventory });
@@ -277,7 +279,9 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
       state.lines = priced;
       state.totalCents = totalCents(priced);
       // The order record itself is not undone: closeOrder below records how the saga ended.
-      await forward('createOrder', () => orders.createOrder({ orderId, customerId, lines: priced, ...origin }));
+      await forward('createOrder', () =>
+        orders.createOrder({ orderId, customerId, lines: priced, ...origin, approvalThresholdCents: policy.approvalThresholdCents }),
+      );
       stepDone('ORDER_CREATED');
 
       if (state.totalCents > policy.approvalThresholdCents) {
@@ -286,6 +290,10 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
         // The decision, not the wait's result, decides: one accepted as the deadline fires still counts.
         await condition(() => decision !== undefined, policy.approvalTimeout);
         if (!decision) throw refusal(Refusal.ApprovalTimedOut, `no manager decision within ${policy.approvalTimeout}`);
+        if (patched(PATCH_RECORD_APPROVAL_DECISION)) {
+          const { approved, manager, note } = decision;
+          await forward('recordApproval', () => orders.recordApproval({ orderId, approved, manager, ...(note ? { note } : {}) }));
+        }
         if (!decision.approved) {
           throw refusal(Refusal.ApprovalRejected, `rejected by ${decision.manager}${decision.note ? `: ${decision.note}` : ''}`);
         }

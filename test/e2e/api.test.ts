@@ -2,9 +2,12 @@
 // plays the payment provider, sending signed confirmations to the callback endpoint.
 import assert from 'node:assert/strict';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { auditDatabases } from '../../src/audit/auditor';
+import { randomUUID } from 'node:crypto';
+import { auditDatabases, formatReport } from '../../src/audit/auditor';
+import { connectNats } from '../../src/events/nats-connection';
+import { connectQueryDb } from '../../src/query/db';
 import { connectOrdersDb, type OrdersDb } from '../../src/activities/orders/db';
-import { findOrder } from '../../src/activities/orders/read-model';
+import { findOrder, stateOfRecord } from '../../src/activities/orders/read-model';
 import { orderIdForKey } from '../../src/api/order-workflows';
 import { startApiServer, type ApiServer } from '../../src/api/server';
 import type { RunningStack } from '../../src/local-stack/stack';
@@ -97,6 +100,27 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
       }
       assert.deepEqual(published, events, `${service} published the order's events`);
     }
+
+    // The orders service keeps the order as its event list: its own events, and what the others' streams told it.
+    let history: Json = {};
+    for (let i = 0; i < 100 && history.events?.length !== 8; i++) {
+      history = (await http('GET', `/orders/${orderId}/events`)).body;
+      if (history.events?.length !== 8) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const events = history.events as { sequence: number; type: string; source: string }[];
+    assert.deepEqual(events.map((event) => event.sequence), [1, 2, 3, 4, 5, 6, 7, 8], JSON.stringify(events));
+    assert.equal(events[0].type, 'OrderCreated');
+    const bySource = (source: string) => events.filter((event) => event.source === source).map((event) => event.type);
+    assert.deepEqual(bySource('orders'), ['OrderCreated', 'OrderClosed']);
+    assert.deepEqual(bySource('inventory'), ['StockReserved', 'ReservationConsumed'], 'in the order the inventory service published them');
+    assert.deepEqual(bySource('payments'), ['PaymentAuthorized', 'PaymentCaptured']);
+    assert.deepEqual(bySource('shipping'), ['ShipmentScheduled', 'ShipmentDispatched']);
+    assert.deepEqual(
+      { status: history.state.status, reservation: history.state.reservation, payment: history.state.payment, shipment: history.state.shipment },
+      { status: 'COMPLETED', reservation: 'CONSUMED', payment: 'CAPTURED', shipment: 'DISPATCHED' },
+    );
+    assert.deepEqual(history.state, stateOfRecord((await findOrder(ordersDb, orderId))!), 'the fold equals what the service reports');
+    assert.equal((await http('GET', `/orders/${orderId}/events`, undefined, {}, 'otherClient')).status, 404, "another client's order");
   });
 
   it('lists orders from the query database: filtered, newest first, a page at a time, with how far behind it is', async function () {
@@ -360,11 +384,43 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     });
   });
 
-  it('leaves every order fully done or fully undone (consistency auditor)', async function () {
-    const report = await auditDatabases(stack.databaseUrls);
-    assert.equal(report.orders.inFlight, 0, 'every saga of this suite has ended');
-    assert.ok(report.orders.completed >= 2 && report.orders.rejected >= 2 && report.orders.cancelled >= 3, JSON.stringify(report.orders));
-    assert.equal(report.violations, 0, JSON.stringify(report.checks, null, 2));
+  it('leaves every order fully done or fully undone, and the event path whole (consistency auditor)', async function () {
+    const nats = await connectNats(stack.natsServers, 'e2e-audit');
+    try {
+      const report = await auditDatabases(stack.databaseUrls, { events: { queryDatabaseUrl: stack.queryDatabaseUrl, nats } });
+      assert.equal(report.orders.inFlight, 0, 'every saga of this suite has ended');
+      assert.ok(report.orders.completed >= 2 && report.orders.rejected >= 2 && report.orders.cancelled >= 3, JSON.stringify(report.orders));
+      assert.equal(report.violations, 0, formatReport(report));
+      const checked = (name: RegExp) => report.checks.find((check) => name.test(check.name))?.checked ?? 0;
+      assert.ok(checked(/^no event lost/) > 0 && checked(/fold equals/) >= report.orders.total && checked(/every order view/) >= report.orders.total, formatReport(report));
+    } finally {
+      await nats.close();
+    }
+  });
+
+  it('the audit names an event path that does not add up: a view, an order snapshot, an event missing from its stream', async function () {
+    const [cancelled] = await ordersDb.order.findMany({ where: { status: 'CANCELLED' }, take: 1 });
+    const [completed] = await ordersDb.order.findMany({ where: { status: 'COMPLETED' }, take: 1 });
+    const [row] = await ordersDb.$queryRaw<{ id: string }[]>`SELECT id::text FROM outbox WHERE aggregate_id = ${completed.id} ORDER BY sequence LIMIT 1`;
+    const query = connectQueryDb(stack.queryDatabaseUrl);
+    const nats = await connectNats(stack.natsServers, 'e2e-audit');
+    const stranger = randomUUID();
+    try {
+      await query.$executeRaw`UPDATE order_view SET status = 'COMPLETED' WHERE order_id = ${cancelled.id}`;
+      await ordersDb.$executeRaw`UPDATE orders SET payment_status = 'VOIDED' WHERE id = ${completed.id}`;
+      await ordersDb.$executeRaw`UPDATE outbox SET id = ${stranger}::uuid WHERE id = ${row.id}::uuid`; // an UPDATE is not relayed
+      const report = await auditDatabases(stack.databaseUrls, { events: { queryDatabaseUrl: stack.queryDatabaseUrl, nats, settleMs: 0 } });
+      const examples = (name: RegExp) => report.checks.filter((check) => name.test(check.name)).flatMap((check) => check.examples).join('\n');
+      assert.match(examples(/every order view/), new RegExp(`${cancelled.id}: view .*"status":"COMPLETED"`));
+      assert.match(examples(/fold equals/), new RegExp(`${completed.id}: fold`));
+      assert.match(examples(/agrees with those services/), new RegExp(`${completed.id}: .*"payment":"VOIDED"`));
+      assert.match(examples(/^no event lost/), new RegExp(stranger));
+    } finally {
+      await ordersDb.$executeRaw`UPDATE outbox SET id = ${row.id}::uuid WHERE id = ${stranger}::uuid`;
+      await ordersDb.$executeRaw`UPDATE orders SET payment_status = 'CAPTURED' WHERE id = ${completed.id}`;
+      await query.$executeRaw`UPDATE order_view SET status = 'CANCELLED' WHERE order_id = ${cancelled.id}`;
+      await Promise.all([query.$disconnect(), nats.close()]);
+    }
   });
 
   describe('with Temporal unreachable', function () {

@@ -49,6 +49,7 @@ export class FakeServices {
   callbackLost = false;
   closed?: Parameters<OrdersActivities['closeOrder']>[0];
   /** What recordAttention was told, in order (null: the saga was resumed). */
+  readonly approvals: Parameters<OrdersActivities['recordApproval']>[0][] = [];
   readonly attentionRecords: (Parameters<OrdersActivities['recordAttention']>[0]['attention'])[] = [];
 
   constructor(private readonly client: Client) {}
@@ -77,6 +78,10 @@ export class FakeServices {
       recordAttention: async (input) => {
         await this.enter('recordAttention');
         this.attentionRecords.push(input.attention);
+      },
+      recordApproval: async (input) => {
+        await this.enter('recordApproval');
+        this.approvals.push(input);
       },
       closeOrder: async (input) => {
         await this.enter('closeOrder');

@@ -142,6 +142,7 @@ export class TestStack {
       ...Object.fromEntries(Object.entries(this.stack.databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
       PAYMENT_PROVIDER_URL: this.stack.providerUrl,
       PAYMENT_PROVIDER_API_KEY: this.config.payments.providerApiKey,
+      NATS_URL: this.stack.natsServers.join(','),
       PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
       API_KEYS,
       REGISTER_SEARCH_ATTRIBUTES: 'off',

@@ -129,6 +129,9 @@ describe('OrderSaga workflow (time-skipping)', function () {
       const result = await handle.result();
       assert.equal(result.status, 'COMPLETED');
       assert.deepEqual(result.completedSteps.slice(0, 2), ['ORDER_CREATED', 'APPROVED']);
+      const steps = services.steps();
+      assert.ok(steps.indexOf('recordApproval') > steps.indexOf('createOrder') && steps.indexOf('recordApproval') < steps.indexOf('reserveStock'), steps.join());
+      assert.deepEqual(services.approvals.map(({ approved, manager }) => ({ approved, manager })), [{ approved: true, manager: 'maria' }]);
     });
 
     it('ends REJECTED when the manager rejects, with nothing to compensate', async function () {
@@ -139,7 +142,8 @@ describe('OrderSaga workflow (time-skipping)', function () {
       assert.equal(result.status, 'REJECTED');
       assert.equal(result.failureReason, 'rejected by maria: too expensive');
       assert.deepEqual(result.compensations, []);
-      assert.deepEqual(services.steps(), ['priceOrder', 'createOrder', 'closeOrder']);
+      assert.deepEqual(services.steps(), ['priceOrder', 'createOrder', 'recordApproval', 'closeOrder']);
+      assert.deepEqual(services.approvals, [{ orderId: services.approvals[0]?.orderId, approved: false, manager: 'maria', note: 'too expensive' }], 'the decision is recorded with the order');
     });
 
     it('ends REJECTED when no manager decides within the deadline (24 hours pass in test time)', async function () {

@@ -1,11 +1,14 @@
-// Orders activities: the order record, where its saga ended, and whether it waits for an operator.
-// Idempotent, keyed by the order id. Every change records its event (OrderCreated, OrderNeedsAttention,
-// OrderResumed, OrderClosed) in the outbox in the same transaction; a call that changes nothing records nothing.
-import { appendEvents, orderEvent } from '../../events/outbox';
+// Orders activities: the order record, where its saga ended, whether a manager decided on it, and whether it
+// waits for an operator. Idempotent, keyed by the order id. Every change appends its event (OrderCreated,
+// ApprovalRequested, ApprovalDecided, OrderNeedsAttention, OrderResumed, OrderClosed) to the order's own stream
+// (order-stream.ts) and to the outbox, and updates the order's snapshot row, all in one transaction; a call
+// that changes nothing records nothing.
+import { appendEvents, orderEvent, type DomainEvent } from '../../events/outbox';
 import { totalCents, type OrderLine, type PricedLine } from '../../domain';
 import type { Attention } from '../../workflows/definitions';
 import { Prisma } from '../../../generated/prisma/orders';
 import type { OrdersDb } from './db';
+import { appendToOrderStream, withOrderStream, type StreamTx } from './order-stream';
 
 export type ClosedStatus = 'COMPLETED' | 'REJECTED' | 'CANCELLED';
 
@@ -34,6 +37,22 @@ export interface RecordAttentionInput extends OrderIdentity {
   attention: Attention | null;
 }
 
+export interface RecordApprovalInput {
+  orderId: string;
+  approved: boolean;
+  manager: string;
+  note?: string;
+}
+
+/**
+ * Appends the orders service's own events to the order's stream (after `version`) and to the outbox, in the
+ * caller's transaction; the caller updates the rest of the snapshot row in the same transaction.
+ */
+async function recordOrderEvents(tx: StreamTx, orderId: string, version: number, events: DomainEvent[]): Promise<void> {
+  await appendToOrderStream(tx, orderId, version, events.map(({ type, payload }) => ({ type, payload, source: 'orders' as const })));
+  await appendEvents(tx, events);
+}
+
 export function createOrdersActivities(db: OrdersDb) {
   /** The order row for a saga that ended (or stopped) before createOrder ran, e.g. at pricing. */
   const newOrder = (input: OrderIdentity) => {
@@ -49,8 +68,15 @@ export function createOrdersActivities(db: OrdersDb) {
   };
 
   return {
-    async createOrder(input: { orderId: string; customerId: string; lines: PricedLine[] } & OrderOrigin): Promise<{ orderId: string; totalCents: number }> {
+    /**
+     * Records the priced order. With `approvalThresholdCents` (the saga's policy), an order above it also records
+     * that it waits for a manager (ApprovalRequested).
+     */
+    async createOrder(
+      input: { orderId: string; customerId: string; lines: PricedLine[]; approvalThresholdCents?: number } & OrderOrigin,
+    ): Promise<{ orderId: string; totalCents: number }> {
       const total = totalCents(input.lines);
+      const approvalRequired = input.approvalThresholdCents !== undefined && total > input.approvalThresholdCents;
       await db.$transaction(async (tx) => {
         const created = await tx.order.createMany({
           data: [
@@ -61,13 +87,15 @@ export function createOrdersActivities(db: OrdersDb) {
               requestFingerprint: input.requestFingerprint ?? null,
               totalCents: total,
               status: 'PENDING',
+              approvalStatus: approvalRequired ? 'REQUESTED' : null,
             },
           ],
           skipDuplicates: true,
         });
         if (created.count === 1) {
           await tx.orderLine.createMany({ data: input.lines.map((line) => ({ orderId: input.orderId, ...line })) });
-          await appendEvents(tx, [orderCreated(input, input.lines)]);
+          const requested = orderEvent('Order', input.orderId, 'ApprovalRequested', { totalCents: total, thresholdCents: input.approvalThresholdCents });
+          await recordOrderEvents(tx, input.orderId, 0, [orderCreated(input, input.lines), ...(approvalRequired ? [requested] : [])]);
         }
       });
       return { orderId: input.orderId, totalCents: total };
@@ -84,17 +112,29 @@ export function createOrdersActivities(db: OrdersDb) {
       const event = input.attention
         ? orderEvent('Order', input.orderId, 'OrderNeedsAttention', { attention: input.attention })
         : orderEvent('Order', input.orderId, 'OrderResumed', {});
-      await db.$transaction(async (tx) => {
+      await withOrderStream(db, async (tx) => {
         const existing = await tx.order.findUnique({ where: { id: input.orderId } });
         if (!existing) {
           await tx.order.create({ data: { ...newOrder(input), ...data } });
-          await appendEvents(tx, [orderCreated(input, input.lines), event]);
+          await recordOrderEvents(tx, input.orderId, 0, [orderCreated(input, input.lines), event]);
         } else if (existing.closedAt === null) {
           const unchanged = existing.status === data.status && sameJson(existing.attention ?? null, input.attention);
           if (unchanged) return;
+          await recordOrderEvents(tx, input.orderId, existing.version, [event]);
           await tx.order.update({ where: { id: input.orderId }, data });
-          await appendEvents(tx, [event]);
         }
+      });
+    },
+
+    /** Records a manager's decision on an order that waited for one; the first decision recorded stays. */
+    async recordApproval(input: RecordApprovalInput): Promise<void> {
+      const decided = orderEvent('Order', input.orderId, 'ApprovalDecided', { approved: input.approved, manager: input.manager, note: input.note ?? null });
+      await withOrderStream(db, async (tx) => {
+        const existing = await tx.order.findUnique({ where: { id: input.orderId } });
+        // The saga records the order before it asks for approval; a closed or decided order keeps what it has.
+        if (!existing || existing.closedAt !== null || existing.approvalStatus === 'APPROVED' || existing.approvalStatus === 'REJECTED') return;
+        await recordOrderEvents(tx, input.orderId, existing.version, [decided]);
+        await tx.order.update({ where: { id: input.orderId }, data: { approvalStatus: input.approved ? 'APPROVED' : 'REJECTED' } });
       });
     },
 
@@ -113,7 +153,7 @@ export function createOrdersActivities(db: OrdersDb) {
         completedSteps: outcome.completedSteps,
         compensations: outcome.compensations,
       });
-      await db.$transaction(async (tx) => {
+      await withOrderStream(db, async (tx) => {
         const existing = await tx.order.findUnique({ where: { id: input.orderId } });
         if (existing) {
           // A retry of the same close finds it recorded and leaves the record (closedAt included) as it is.
@@ -125,12 +165,12 @@ export function createOrdersActivities(db: OrdersDb) {
             sameList(existing.completedSteps, outcome.completedSteps) &&
             sameList(existing.compensations, outcome.compensations);
           if (alreadyClosed) return;
+          await recordOrderEvents(tx, input.orderId, existing.version, [closed]);
           await tx.order.update({ where: { id: input.orderId }, data: { ...outcome, attention: Prisma.DbNull } });
-          await appendEvents(tx, [closed]);
           return;
         }
         await tx.order.create({ data: { ...newOrder(input), ...outcome } });
-        await appendEvents(tx, [orderCreated(input, input.lines), closed]);
+        await recordOrderEvents(tx, input.orderId, 0, [orderCreated(input, input.lines), closed]);
       });
     },
   };

@@ -1,0 +1,86 @@
+// The orders service learns what the other services did for an order from their streams, never from their
+// databases: stock reserved or released (inventory), payment authorized, captured, voided or refunded (payments),
+// shipment scheduled, cancelled or dispatched (shipping). Each such event is appended to the order's own stream
+// (order-stream.ts) and moves its snapshot row, in the same transaction as the consumer's inbox row: a
+// redelivered event changes nothing. One durable consumer per stream (`orders-<service>`), filtered to those
+// event types, runs in the process that runs the orders worker.
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { ServiceName } from '../../config';
+import { DurableConsumer, recordInInbox, type ConsumedEvent } from '../../events/consumer';
+import { streamOf, subjectOf } from '../../events/streams';
+import type { OrdersDb } from './db';
+import { appendToOrderStream, FACTS_FROM_OTHER_SERVICES, withOrderStream, type EventSource } from './order-stream';
+
+/** The aggregate of an order each service's order events belong to. */
+const ORDER_AGGREGATES: Record<Exclude<EventSource, 'orders'>, string> = { inventory: 'Reservation', payments: 'Payment', shipping: 'Shipment' };
+
+export const factsConsumerName = (service: ServiceName) => `orders-${service}`;
+
+/** The consumers, each with the subjects of the event types the order records. */
+export const FACTS_CONSUMERS = (Object.keys(ORDER_AGGREGATES) as Exclude<EventSource, 'orders'>[]).map((service) => ({
+  service,
+  stream: streamOf(service),
+  name: factsConsumerName(service),
+  subjects: Object.entries(FACTS_FROM_OTHER_SERVICES)
+    .filter(([, fact]) => fact.source === service)
+    .map(([type]) => subjectOf(service, type)),
+}));
+
+/**
+ * Records one event of another service in the order's stream, once. An event about an order this service does
+ * not know (the saga always records the order before any other service acts on it, so only events written
+ * outside a saga, by hand or by tests) is noted in the inbox and otherwise ignored. Answers whether the order
+ * recorded it.
+ */
+export async function recordOrderFact(db: OrdersDb, consumer: string, event: ConsumedEvent): Promise<boolean> {
+  const { envelope } = event;
+  const fact = FACTS_FROM_OTHER_SERVICES[envelope.type];
+  return withOrderStream(db, async (tx) => {
+    if (!(await recordInInbox(tx, consumer, event, null))) return false;
+    if (!fact || envelope.aggregateType !== ORDER_AGGREGATES[fact.source]) return false;
+    const order = await tx.order.findUnique({ where: { id: envelope.aggregateId } });
+    if (!order) return false;
+    await appendToOrderStream(tx, order.id, order.version, [
+      { type: envelope.type, payload: envelope.payload, source: fact.source, sourceEventId: envelope.id },
+    ]);
+    const { reservation, payment, shipment } = fact.set;
+    await tx.order.update({
+      where: { id: order.id },
+      data: { reservationStatus: reservation, paymentStatus: payment, shipmentStatus: shipment },
+    });
+    return true;
+  });
+}
+
+export interface FactsConsumers {
+  consumers: DurableConsumer[];
+  stop(): Promise<void>;
+}
+
+/** Starts the orders service's consumers of the other services' streams. */
+export function startFactsConsumers({ nats, db, log = () => {} }: { nats: NatsConnection; db: OrdersDb; log?: (line: string) => void }): FactsConsumers {
+  const consumers = FACTS_CONSUMERS.map(
+    ({ stream, name, subjects }) =>
+      new DurableConsumer({
+        nats,
+        name,
+        stream,
+        subjects,
+        log,
+        handle: async (event) => {
+          await recordOrderFact(db, name, event);
+        },
+        recordDeadLetter: async (event, reason) => {
+          await db.$transaction((tx) => recordInInbox(tx, name, event, reason));
+        },
+      }),
+  );
+  const runs = consumers.map((consumer) => consumer.run());
+  return {
+    consumers,
+    async stop() {
+      for (const consumer of consumers) consumer.stop();
+      await Promise.all(runs);
+    },
+  };
+}
