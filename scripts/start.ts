@@ -21,6 +21,7 @@ async function main() {
   console.log(`  Temporal server:  ${stack.temporalAddress}`);
   console.log(`  Payment provider: ${stack.providerUrl}`);
   console.log(`  NATS JetStream:   ${stack.natsServers.join(', ')}`);
+  console.log(`  Service read APIs: ${[...new Set(Object.values(stack.serviceUrls))].join(', ')}   (orders, inventory, payments, shipping)`);
   if (config.auth.usingDevDefaults) {
     // Development keys only: API_KEYS replaces them, and production refuses them.
     console.log('  API keys (development defaults; set API_KEYS to replace them):');
@@ -35,7 +36,7 @@ async function main() {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: stopping the API, workers, relays, payment provider, NATS, Temporal and PostgreSQL...`);
+    console.log(`\n${signal}: stopping the API, the workers and read APIs, the projector, relays, payment provider, NATS, Temporal and PostgreSQL...`);
     stack.stop().then(
       () => process.exit(0),
       (error) => {

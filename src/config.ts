@@ -96,8 +96,14 @@ export interface Config {
     /** Whether workers (and `npm start`) register the OrderStatus and CustomerId search attributes. */
     searchAttributes: SearchAttributeRegistration;
   };
-  /** Connection strings of the four service databases; unset means `npm start` runs embedded PostgreSQL. */
+  /** Connection strings of the four service databases, when all four are set; unset means `npm start` runs embedded PostgreSQL. */
   databaseUrls?: DatabaseUrls;
+  /** Whichever service database URLs are set: a worker needs only those of the services it hosts. */
+  serviceDatabaseUrls: Partial<DatabaseUrls>;
+  /** Where the public API reaches each service's read API (ORDERS_SERVICE_URL…); `npm start` serves them itself. */
+  serviceUrls: Partial<Record<ServiceName, string>>;
+  /** Where a worker serves the read APIs of the services it hosts (SERVICE_API_HOST, SERVICE_API_PORT). */
+  serviceApi: { host: string; port: number };
   /** The query database (QUERY_DATABASE_URL): the views fed by events (src/query). */
   queryDatabaseUrl?: string;
   api: { host: string; port: number; publicUrl: string };
@@ -265,16 +271,44 @@ export function secret(env: NodeJS.ProcessEnv, name: string, devDefault: string,
   return value;
 }
 
-/** Database URLs are all given or none: a half-configured set would silently mix embedded and real databases. */
-function databaseUrls(env: NodeJS.ProcessEnv): DatabaseUrls | undefined {
-  const names = SERVICES.map((service) => `${service.toUpperCase()}_DATABASE_URL`);
-  const given = names.filter((name) => read(env, name));
-  if (given.length === 0) return undefined;
-  if (given.length < names.length) {
-    const missing = names.filter((name) => !read(env, name));
-    throw new ConfigError(`set all of the service database URLs or none; missing ${missing.join(', ')}`);
+/** All four service databases (npm start's "external databases" mode), or none; whichever are set besides. */
+function databaseSettings(env: NodeJS.ProcessEnv): { databaseUrls?: DatabaseUrls; serviceDatabaseUrls: Partial<DatabaseUrls> } {
+  const given = serviceDatabaseUrls(env);
+  return { databaseUrls: SERVICES.every((service) => given[service]) ? (given as DatabaseUrls) : undefined, serviceDatabaseUrls: given };
+}
+
+/** The name of a service's variable, e.g. INVENTORY_DATABASE_URL. */
+export const serviceVariable = (service: ServiceName, suffix: 'DATABASE_URL' | 'SERVICE_URL') => `${service.toUpperCase()}_${suffix}`;
+
+/** Whichever service database URLs are set, each checked. */
+function serviceDatabaseUrls(env: NodeJS.ProcessEnv): Partial<DatabaseUrls> {
+  const urls: Partial<DatabaseUrls> = {};
+  for (const service of SERVICES) {
+    const value = url(env, serviceVariable(service, 'DATABASE_URL'), undefined, ['postgres:', 'postgresql:']);
+    if (value) urls[service] = value;
   }
-  return Object.fromEntries(SERVICES.map((service, i) => [service, url(env, names[i], undefined, ['postgres:', 'postgresql:'])!])) as DatabaseUrls;
+  return urls;
+}
+
+/** Whichever service read API URLs are set, each checked. */
+function serviceUrls(env: NodeJS.ProcessEnv): Partial<Record<ServiceName, string>> {
+  const urls: Partial<Record<ServiceName, string>> = {};
+  for (const service of SERVICES) {
+    const value = url(env, serviceVariable(service, 'SERVICE_URL'), undefined, ['http:', 'https:']);
+    if (value) urls[service] = value;
+  }
+  return urls;
+}
+
+/**
+ * The URLs of `services`, or a ConfigError naming the missing variables (`what` says who needs them). For
+ * processes that must have all four (npm start, the relay, the audit), a half-configured set would silently mix
+ * embedded and real databases.
+ */
+export function requireServiceUrls<T extends string>(given: Partial<Record<ServiceName, T>>, services: readonly ServiceName[], suffix: 'DATABASE_URL' | 'SERVICE_URL', what: string): Record<ServiceName, T> {
+  const missing = services.filter((service) => !given[service]).map((service) => serviceVariable(service, suffix));
+  if (missing.length > 0) throw new ConfigError(`${what} needs ${missing.join(', ')}`);
+  return given as Record<ServiceName, T>;
 }
 
 const PRINCIPAL = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
@@ -416,7 +450,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return {
     production,
     temporal: temporal(env),
-    databaseUrls: databaseUrls(env),
+    ...databaseSettings(env),
+    serviceUrls: serviceUrls(env),
+    serviceApi: { host: read(env, 'SERVICE_API_HOST') ?? '127.0.0.1', port: port(env, 'SERVICE_API_PORT', 3200) },
     queryDatabaseUrl: url(env, 'QUERY_DATABASE_URL', undefined, ['postgres:', 'postgresql:']),
     api: { host, port: apiPort, publicUrl },
     auth: apiKeys(env, production),

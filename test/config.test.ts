@@ -70,7 +70,8 @@ describe('configuration (src/config.ts)', function () {
     ['a callback URL of another scheme', { PAYMENT_CALLBACK_URL: 'ftp://api/payments/callback' }, /^PAYMENT_CALLBACK_URL/],
     ['a Web UI URL that is not one', { TEMPORAL_UI_URL: 'localhost:8080' }, /^TEMPORAL_UI_URL/],
     ['a database URL of another kind', { ORDERS_DATABASE_URL: 'mysql://u:p@h/orders', INVENTORY_DATABASE_URL: 'postgresql://h/i', PAYMENTS_DATABASE_URL: 'postgresql://h/p', SHIPPING_DATABASE_URL: 'postgresql://h/s' }, /^ORDERS_DATABASE_URL/],
-    ['some database URLs only', { ORDERS_DATABASE_URL: 'postgresql://h/o' }, /INVENTORY_DATABASE_URL/],
+    ['a service read API URL that is not one', { ORDERS_SERVICE_URL: 'orders:3200' }, /^ORDERS_SERVICE_URL/],
+    ['a service API port out of range', { SERVICE_API_PORT: '70000' }, /^SERVICE_API_PORT/],
     ['a duration that is not one', { APPROVAL_TIMEOUT: 'soon' }, /^APPROVAL_TIMEOUT/],
     ['a zero duration', { DISPATCH_DELAY: '0s' }, /^DISPATCH_DELAY/],
     ['a threshold in exponent notation', { APPROVAL_THRESHOLD_CENTS: '1e5' }, /^APPROVAL_THRESHOLD_CENTS/],
@@ -210,6 +211,25 @@ describe('configuration (src/config.ts)', function () {
       assert.equal(code, 2, output);
       assert.match(output, /configuration error: API_KEYS must be set in production/);
       assert.ok(!output.includes('polling'), output);
+    });
+
+    it('a worker needs the database of each service it hosts, and only those', async function () {
+      const { code, output } = await run('src/worker/index.ts', { TEMPORAL_ADDRESS: '127.0.0.1:1', ORDERS_DATABASE_URL: databases.ORDERS_DATABASE_URL, WORKER_ROLES: 'inventory,shipping' });
+      assert.equal(code, 2, output);
+      assert.match(output, /configuration error: a worker for inventory, shipping needs INVENTORY_DATABASE_URL, SHIPPING_DATABASE_URL/);
+    });
+
+    it('the API needs every service\'s read API URL and no service database', async function () {
+      const { code, output } = await run('src/api/index.ts', { ...databases, QUERY_DATABASE_URL: 'postgresql://u:p@127.0.0.1:1/query', ORDERS_SERVICE_URL: 'http://127.0.0.1:1' });
+      assert.equal(code, 2, output);
+      assert.match(output, /configuration error: the API needs INVENTORY_SERVICE_URL, PAYMENTS_SERVICE_URL, SHIPPING_SERVICE_URL/);
+    });
+
+    it('`npm start` refuses some service database URLs without the others, naming the missing ones', async function () {
+      const { code, output } = await run('scripts/start.ts', { ORDERS_DATABASE_URL: databases.ORDERS_DATABASE_URL });
+      assert.equal(code, 2, output);
+      assert.match(output, /configuration error: set all of the service database URLs or none: needs INVENTORY_DATABASE_URL, PAYMENTS_DATABASE_URL, SHIPPING_DATABASE_URL/);
+      assert.ok(!output.includes('postgres:'), output);
     });
 
     it('`npm start` refuses a bad port before starting anything, naming it', async function () {

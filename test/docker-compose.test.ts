@@ -29,16 +29,24 @@ interface ComposeModel {
   services: Record<string, ComposeService>;
 }
 
-const DATABASE_URL_VARIABLES = SERVICES.map((service) => `${service.toUpperCase()}_DATABASE_URL`);
 
-/** Every variable src/config.ts reads that the containers must be given (the optional TEMPORAL_TLS* and TEMPORAL_API_KEY are passed through empty). */
+/** The worker of each service, and the saga's. */
+const SERVICE_WORKERS = SERVICES.map((service) => `worker-${service}`);
+const WORKERS = ['worker-saga', ...SERVICE_WORKERS];
+/** The containers that run the application's code. */
+const APP_CONTAINERS = ['provision', ...WORKERS, 'api'];
+
+/**
+ * Every variable src/config.ts reads that every application container must be given (the optional TEMPORAL_TLS*
+ * and TEMPORAL_API_KEY are passed through empty). The databases are not among them: each container gets only
+ * the ones it owns.
+ */
 const CONFIG_VARIABLES = [
   'NODE_ENV',
   'TEMPORAL_ADDRESS',
   'TEMPORAL_NAMESPACE',
   'TEMPORAL_UI_URL',
   'REGISTER_SEARCH_ATTRIBUTES',
-  ...DATABASE_URL_VARIABLES,
   'PORT',
   'HOST',
   'PUBLIC_URL',
@@ -62,7 +70,7 @@ const CONFIG_VARIABLES = [
 
 const INSTALL_COMMAND = 'bash scripts/install-docker-compose.sh';
 
-/** `docker compose config` of the whole file, its profile included; or why docker compose is not available. */
+/** `docker compose config` of the whole file; or why docker compose is not available. */
 async function composeConfig(): Promise<{ model: ComposeModel; stderr: string } | { missing: string }> {
   // Interpolation from the file's defaults, not from whatever this shell happens to export.
   const env: NodeJS.ProcessEnv = { ...process.env };
@@ -85,7 +93,7 @@ async function composeConfig(): Promise<{ model: ComposeModel; stderr: string } 
   }
   const { stdout, stderr } = await run(
     'docker',
-    ['compose', '-f', 'docker-compose.yml', '--profile', 'scale-inventory', 'config', '--format', 'json'],
+    ['compose', '-f', 'docker-compose.yml', 'config', '--format', 'json'],
     { cwd: ROOT, env, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
   );
   return { model: JSON.parse(stdout) as ComposeModel, stderr };
@@ -121,8 +129,8 @@ describe('docker-compose.yml', function () {
     assert.equal(stderr.trim(), '');
   });
 
-  it('has Temporal on its own PostgreSQL, the Web UI, the services database, provision, worker and API', function () {
-    for (const name of ['temporal-db', 'temporal', 'temporal-ui', 'services-db', 'provision', 'payment-provider', 'worker', 'api']) {
+  it('has Temporal on its own PostgreSQL, the Web UI, the services database, provision, the workers and API', function () {
+    for (const name of ['temporal-db', 'temporal', 'temporal-ui', 'services-db', 'provision', 'payment-provider', 'relay', 'projector', ...WORKERS, 'api']) {
       const { profiles } = service(name);
       assert.ok(!profiles || profiles.length === 0, `${name} must start with a plain \`docker compose up\``);
     }
@@ -142,14 +150,15 @@ describe('docker-compose.yml', function () {
     assert.equal(path.relative(ROOT, init.source), path.join('docker', 'postgres-init'));
   });
 
-  it('runs provision, worker and API from the Dockerfile, each with its npm script', function () {
-    // worker and API run their script's command itself (npm would not pass SIGTERM on): the same command.
+  it('runs provision, the workers, relay, projector and API from the Dockerfile, each with its npm script', function () {
+    // The long-running ones run their script's command itself (npm would not pass SIGTERM on): the same command.
     const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     const commands: Record<string, string[]> = {
       provision: ['npm', 'run', 'db:provision'],
-      worker: scripts.worker.split(' '),
+      ...Object.fromEntries(WORKERS.map((name) => [name, scripts.worker.split(' ')])),
+      relay: scripts.relay.split(' '),
+      projector: scripts.projector.split(' '),
       api: scripts.api.split(' '),
-      'worker-inventory': scripts.worker.split(' '),
     };
     for (const [name, command] of Object.entries(commands)) {
       assert.ok(service(name).build, `${name} is built from the Dockerfile`);
@@ -158,20 +167,48 @@ describe('docker-compose.yml', function () {
     }
   });
 
-  for (const name of ['provision', 'worker', 'api']) {
-    it(`gives ${name} every variable of src/config.ts, with the databases on services-db`, function () {
+  for (const name of APP_CONTAINERS) {
+    it(`gives ${name} every shared variable of src/config.ts`, function () {
       const environment = service(name).environment ?? {};
       for (const variable of CONFIG_VARIABLES) {
         assert.ok(environment[variable], `${name} lacks ${variable}`);
       }
-      for (const [i, variable] of DATABASE_URL_VARIABLES.entries()) {
-        const url = new URL(environment[variable]!);
-        assert.equal(url.hostname, 'services-db', variable);
-        assert.equal(url.pathname, `/${SERVICES[i]}`, variable);
-      }
       assert.equal(environment.TEMPORAL_ADDRESS, 'temporal:7233');
     });
   }
+
+  it('gives each container only the databases it owns, all on services-db', function () {
+    const owned: Record<string, string[]> = {
+      provision: [...SERVICES, 'query'],
+      relay: [...SERVICES],
+      projector: ['query'],
+      'worker-saga': [],
+      ...Object.fromEntries(SERVICES.map((s) => [`worker-${s}`, [s]])),
+      api: ['query'],
+      'payment-provider': [],
+    };
+    for (const [name, databases] of Object.entries(owned)) {
+      const environment = service(name).environment ?? {};
+      const given = Object.keys(environment).filter((variable) => variable.endsWith('_DATABASE_URL')).sort();
+      assert.deepEqual(given, databases.map((db) => `${db.toUpperCase()}_DATABASE_URL`).sort(), `${name}'s databases`);
+      for (const variable of given) {
+        const url = new URL(environment[variable]!);
+        assert.equal(url.hostname, 'services-db', variable);
+        assert.equal(url.pathname, `/${variable.replace('_DATABASE_URL', '').toLowerCase()}`, variable);
+      }
+    }
+  });
+
+  it('runs one worker per service, polling its queue and serving its read API, which is where the API reads', function () {
+    assert.equal(service('worker-saga').environment?.WORKER_ROLES, 'saga');
+    const api = service('api').environment ?? {};
+    for (const s of SERVICES) {
+      const environment = service(`worker-${s}`).environment ?? {};
+      assert.equal(environment.WORKER_ROLES, s);
+      assert.equal(environment.SERVICE_API_HOST, '0.0.0.0', `worker-${s} serves its read API to the network`);
+      assert.equal(new URL(api[`${s.toUpperCase()}_SERVICE_URL`]!).host, `worker-${s}:${environment.SERVICE_API_PORT}`, `the API reads ${s} from its worker`);
+    }
+  });
 
   it('runs a three-node NATS JetStream cluster, each node with its own store, and streams with three replicas', function () {
     const nodes = ['nats-1', 'nats-2', 'nats-3'];
@@ -191,7 +228,7 @@ describe('docker-compose.yml', function () {
     }
     const stores = nodes.map((name) => service(name).volumes?.[0]?.source);
     assert.equal(new Set(stores).size, 3, 'each node has its own store');
-    for (const name of ['provision', 'worker', 'api']) {
+    for (const name of APP_CONTAINERS) {
       const environment = service(name).environment ?? {};
       const servers = environment.NATS_URL!.split(',').map((server) => new URL(server).hostname).sort();
       assert.deepEqual(servers, nodes, `${name} knows every node`);
@@ -199,7 +236,7 @@ describe('docker-compose.yml', function () {
     }
   });
 
-  it('runs the sandbox payment provider as its own service with its own volume, reached by the worker', function () {
+  it('runs the sandbox payment provider as its own service with its own volume, reached by the payments worker', function () {
     const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     const provider = service('payment-provider');
     assert.ok(!provider.profiles || provider.profiles.length === 0, 'the provider starts with a plain `docker compose up`');
@@ -208,9 +245,9 @@ describe('docker-compose.yml', function () {
     const data = provider.volumes?.find((volume) => volume.target === provider.environment?.PROVIDER_DATA_DIR);
     assert.ok(data?.source, 'its store (PROVIDER_DATA_DIR) is on a volume, so a restart keeps it');
     assert.ok(provider.healthcheck?.test?.join(' ').includes('/v1/health'));
-    const worker = service('worker').environment ?? {};
+    const worker = service('worker-payments').environment ?? {};
     assert.equal(new URL(worker.PAYMENT_PROVIDER_URL!).host, `payment-provider:${provider.environment?.PROVIDER_PORT}`);
-    assert.equal(service('worker').depends_on?.['payment-provider']?.condition, 'service_healthy');
+    assert.equal(service('worker-payments').depends_on?.['payment-provider']?.condition, 'service_healthy');
     for (const variable of ['PAYMENT_PROVIDER_API_KEY', 'PAYMENT_WEBHOOK_SECRET', 'PAYMENT_CALLBACK_URL']) {
       assert.equal(provider.environment?.[variable], worker[variable], `provider and worker agree on ${variable}`);
     }
@@ -221,31 +258,24 @@ describe('docker-compose.yml', function () {
     assert.equal(api.environment?.HOST, '0.0.0.0');
     assert.equal(api.environment?.PORT, '3000');
     assert.ok(api.ports?.some((port) => port.target === 3000 && port.published === '3000'));
-    assert.equal(service('worker').environment?.PAYMENT_CALLBACK_URL, 'http://api:3000/payments/callback');
+    assert.equal(service('worker-payments').environment?.PAYMENT_CALLBACK_URL, 'http://api:3000/payments/callback');
     assert.ok(api.healthcheck?.test?.join(' ').includes('/health'), 'the API is health-checked on GET /health');
   });
 
-  it('agrees between worker and API on what they must share', function () {
-    const worker = service('worker').environment ?? {};
+  it('agrees between the workers and API on what they must share', function () {
     const api = service('api').environment ?? {};
-    for (const variable of ['TEMPORAL_NAMESPACE', 'PAYMENT_WEBHOOK_SECRET', ...DATABASE_URL_VARIABLES]) {
-      assert.equal(worker[variable], api[variable], variable);
+    for (const name of WORKERS) {
+      const worker = service(name).environment ?? {};
+      for (const variable of ['TEMPORAL_NAMESPACE', 'PAYMENT_WEBHOOK_SECRET', 'API_KEYS']) assert.equal(worker[variable], api[variable], `${name}: ${variable}`);
     }
   });
 
-  it('starts worker and API only after provision has completed and Temporal is healthy', function () {
-    for (const name of ['worker', 'api']) {
+  it('starts the workers and API only after provision has completed and Temporal is healthy', function () {
+    for (const name of [...WORKERS, 'api']) {
       const dependsOn = service(name).depends_on ?? {};
       assert.equal(dependsOn.provision?.condition, 'service_completed_successfully', `${name} waits for provision`);
       assert.equal(dependsOn.temporal?.condition, 'service_healthy', `${name} waits for Temporal`);
     }
     assert.equal(service('provision').depends_on?.['services-db']?.condition, 'service_healthy');
-  });
-
-  it('offers an inventory-only worker under a profile, for scaling that service on its own', function () {
-    const inventory = service('worker-inventory');
-    assert.deepEqual(inventory.profiles, ['scale-inventory']);
-    assert.equal(inventory.environment?.WORKER_ROLES, 'inventory');
-    assert.equal(inventory.depends_on?.provision?.condition, 'service_completed_successfully');
   });
 });

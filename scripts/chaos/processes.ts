@@ -16,6 +16,8 @@ export class ManagedProcess {
     /** A line the process prints once it is ready. */
     private readonly readyLine: RegExp,
     private readonly log: WriteStream,
+    /** Variables of this process's own environment the child must not inherit. */
+    private readonly options: { dropEnv?: RegExp } = {},
   ) {}
 
   static logFile(file: string): WriteStream {
@@ -25,7 +27,7 @@ export class ManagedProcess {
   async start(timeoutMs = 120_000): Promise<void> {
     const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(PROJECT_ROOT, this.entry)], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, ...this.env },
+      env: { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !this.options.dropEnv?.test(name))), ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;

@@ -155,6 +155,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
 
     const apiPort = await freePort();
     const apiUrl = `http://127.0.0.1:${apiPort}`;
+    // The worker serves the services' read APIs here; the API reaches them there, and no service database.
+    const serviceApiPort = await freePort();
     const env: NodeJS.ProcessEnv = {
       TEMPORAL_ADDRESS: temporal.address,
       ...Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_DATABASE_URL`, urls[s]])),
@@ -192,6 +194,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         ...env,
         PAYMENT_PROVIDER_URL: `http://127.0.0.1:${providerPort}`,
         PAYMENT_PROVIDER_API_KEY: PROVIDER_KEY,
+        SERVICE_API_PORT: String(serviceApiPort),
         FAULT_INJECTION: `*:transient=${options.faultRate}`,
         ...(options.poolSize ? { DB_POOL_SIZE: String(options.poolSize) } : {}),
         ...(options.activityConcurrency ? { ACTIVITY_CONCURRENCY: String(options.activityConcurrency) } : {}),
@@ -199,7 +202,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       /worker: polling/,
       log,
     );
-    const api = new ManagedProcess('api', 'src/api/index.ts', env, /api: listening/, log);
+    const apiEnv = Object.fromEntries(Object.entries(env).filter(([name]) => !/_DATABASE_URL$/.test(name) || name === 'QUERY_DATABASE_URL'));
+    const serviceUrls = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_SERVICE_URL`, `http://127.0.0.1:${serviceApiPort}`]));
+    const api = new ManagedProcess('api', 'src/api/index.ts', { ...apiEnv, ...serviceUrls }, /api: listening/, log);
     const relay = new ManagedProcess('relay', 'src/relay/index.ts', env, /relay: publishing/, log);
     const projector = new ManagedProcess('projector', 'src/query/index.ts', env, /projector: applying/, log);
     await relay.start();

@@ -7,14 +7,16 @@
 //   manager   read any order; approve, reject or cancel any order; read customer credit
 //   operator  read any order; resolve a saga in NEEDS_ATTENTION; read customer credit
 // GET /health needs no key; POST /payments/callback is authenticated by its HMAC signature instead.
+//
+// The API holds no connection to any service database: it talks to Temporal, the query database, NATS and the
+// services' own read APIs (src/api/service-reads.ts).
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import express, { type Request, type RequestHandler } from 'express';
-import type { Config } from '../config';
+import { SERVICES, type Config } from '../config';
 import { MAX_ORDER_TOTAL_CENTS } from '../domain';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { OrdersDb } from '../activities/orders/db';
-import { findOrder, readOrderHistory, type OrderRecord } from '../activities/orders/read-model';
+import type { OrderRecord } from '../activities/orders/read-model';
 import { isValidSignature, SIGNATURE_HEADER } from '../activities/payments/provider';
 import type { QueryDb } from '../query/db';
 import { getCustomer, getProduct, listCustomers, listOrders, listProducts, viewsLag } from '../query/read';
@@ -22,6 +24,7 @@ import { approveOrder, cancelOrder, rejectOrder, resolveAttention, TERMINAL_STAT
 import { allow, authenticate, callerOf, maySee, type Caller } from './auth';
 import { badRequest, conflict, errorHandler, forbidden, grpcCode, HttpError, isTemporalUnavailable, notFound, outcomeUnknown, OutcomeUnknownError } from './errors';
 import { orderIdForKey, requestFingerprint, type Execution, type OrderWorkflows } from './order-workflows';
+import { ServiceUnavailable, type ServiceReads } from './service-reads';
 import {
   cancelSchema,
   idempotencyKeySchema,
@@ -37,7 +40,8 @@ import {
 
 export interface ApiDependencies {
   workflows: OrderWorkflows;
-  databases: { orders: OrdersDb };
+  /** The services' own read APIs: the API opens no service database. */
+  services: ServiceReads;
   /** The query database (orders list, catalog, customer credit) and the NATS connection that says how far behind it is. */
   query: { db: QueryDb; nats?: NatsConnection };
   config: Pick<Config, 'auth' | 'payments' | 'temporal'>;
@@ -73,7 +77,7 @@ function publicRecord(record: OrderRecord) {
 }
 
 export function createApp(deps: ApiDependencies): express.Express {
-  const { workflows, databases, query, config } = deps;
+  const { workflows, services, query, config } = deps;
   const log = deps.log ?? ((line: string) => console.error(line));
   const app = express();
   app.disable('x-powered-by');
@@ -96,15 +100,17 @@ export function createApp(deps: ApiDependencies): express.Express {
         () => 'ok' as const,
         () => 'unreachable' as const,
       );
-    const [temporal, orders, queryDb, nats] = await Promise.all([
+    const [temporal, queryDb, nats, ...serviceStates] = await Promise.all([
       check(workflows.ping()),
-      check(databases.orders.$queryRaw`SELECT 1`),
       check(query.db.$queryRaw`SELECT 1`),
       query.nats ? check(query.nats.flush()) : ('not configured' as const),
+      ...SERVICES.map((service) => check(services.health(service))),
     ]);
-    // NATS away leaves the views stale, not the API broken: reported, but not unhealthy.
-    const healthy = temporal === 'ok' && orders === 'ok' && queryDb === 'ok';
-    res.status(healthy ? 200 : 503).json({ status: healthy ? 'ok' : 'degraded', temporal, databases: { orders, query: queryDb }, nats });
+    const serviceHealth = Object.fromEntries(SERVICES.map((service, i) => [service, serviceStates[i]]));
+    // NATS away leaves the views stale, and a service away only the reads that need it: reported, not unhealthy.
+    const healthy = temporal === 'ok' && queryDb === 'ok';
+    const allOk = healthy && nats !== 'unreachable' && serviceStates.every((state) => state === 'ok');
+    res.status(healthy ? 200 : 503).json({ status: allOk ? 'ok' : 'degraded', temporal, databases: { query: queryDb }, nats, services: serviceHealth });
   });
 
   // The payment provider's confirmation. Only a body signed with the shared secret is accepted.
@@ -152,7 +158,7 @@ export function createApp(deps: ApiDependencies): express.Express {
       if (!isTemporalUnavailable(error)) throw error;
       unavailable = error;
     }
-    const record = await findOrder(databases.orders, orderId);
+    const record = await services.order(orderId);
     if (!record) {
       // Temporal could not answer and the database has no row (yet): whether the order exists is unknown now.
       if (unavailable) throw unavailable;
@@ -176,7 +182,7 @@ export function createApp(deps: ApiDependencies): express.Express {
   }
 
   async function closedOrUnknown(orderId: string, caller: Caller | undefined, execution?: Execution): Promise<HttpError> {
-    const record = await findOrder(databases.orders, orderId);
+    const record = await services.order(orderId);
     if (!record || (caller && !maySee(caller, record.clientId ?? execution?.clientId))) return unknownOrder(orderId);
     return conflict(`order ${orderId} is ${record.status}`);
   }
@@ -220,7 +226,7 @@ export function createApp(deps: ApiDependencies): express.Express {
       // A replay of an order that has already ended is answered from its record, even long after Temporal has
       // forgotten the workflow: the key never starts a second saga. It must be the same request, as for a
       // running saga (orders recorded before fingerprints were stored are compared by their lines).
-      const record = await findOrder(databases.orders, orderId);
+      const record = await services.order(orderId);
       if (record && isClosed(record.status)) {
         const recorded = record.requestFingerprint ?? requestFingerprint(record);
         if (recorded !== requestFingerprint(order) || (record.clientId !== null && record.clientId !== caller.principal)) {
@@ -290,11 +296,40 @@ export function createApp(deps: ApiDependencies): express.Express {
     res.json({ ...(await readOrder(orderId, callerOf(res))), links: orderLinks(orderId) });
   });
 
+  // API composition: the order and what each service holds for it, asked of each service in parallel, each call
+  // with its deadline. A part whose service did not answer is named in `unavailable`; the rest is answered.
+  app.get('/orders/:orderId/details', async (req, res) => {
+    const orderId = orderIdParam(req);
+    const caller = callerOf(res);
+    const order = await readOrder(orderId, caller); // who may see it, and its live state (Temporal, else the orders service)
+    const parts = { reservation: services.reservation(orderId), payment: services.payment(orderId), shipment: services.shipment(orderId), history: services.orderHistory(orderId) };
+    const settled = await Promise.allSettled(Object.values(parts));
+    const unavailable: { part: string; service: string; reason: string }[] = [];
+    const answer: Record<string, unknown> = {};
+    Object.keys(parts).forEach((part, i) => {
+      const outcome = settled[i];
+      if (outcome.status === 'fulfilled') answer[part] = outcome.value ?? null;
+      else if (outcome.reason instanceof ServiceUnavailable) unavailable.push({ part, service: outcome.reason.service, reason: outcome.reason.message });
+      else throw outcome.reason;
+    });
+    const history = answer.history as { events?: unknown[]; state?: unknown } | null | undefined;
+    res.json({
+      orderId,
+      order,
+      reservation: answer.reservation,
+      payment: answer.payment,
+      shipment: answer.shipment,
+      ...(history !== undefined ? { events: history?.events?.length ?? 0, eventSourcedState: history?.state ?? null } : {}),
+      unavailable,
+      links: orderLinks(orderId),
+    });
+  });
+
   // The order as its event list (event sourcing): every event of its stream, and the state their fold gives.
   app.get('/orders/:orderId/events', async (req, res) => {
     const orderId = orderIdParam(req);
     const caller = callerOf(res);
-    const history = await readOrderHistory(databases.orders, orderId);
+    const history = await services.orderHistory(orderId);
     if (!history) {
       // Unknown, or a saga that has not recorded its order yet (it prices first): readOrder tells which, for this caller.
       await readOrder(orderId, caller);

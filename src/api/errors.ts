@@ -4,6 +4,7 @@
 // says where to look, because the write may have taken effect.
 import { isGrpcServiceError, ServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler } from 'express';
+import { ServiceUnavailable } from './service-reads';
 
 export interface FieldError {
   field: string;
@@ -112,7 +113,8 @@ export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
     }
     else if (error instanceof OutcomeUnknownError) http = outcomeUnknown(error);
     else if (isTemporalUnavailable(error)) http = temporalUnavailable();
-    else if (isDatabaseUnavailable(error)) http = new HttpError(503, 'database_unavailable', 'a service database is unreachable; nothing was changed, retry later');
+    else if (isDatabaseUnavailable(error)) http = new HttpError(503, 'database_unavailable', 'a database is unreachable; nothing was changed, retry later');
+    else if (error instanceof ServiceUnavailable) http = new HttpError(503, 'service_unavailable', `${error.message}; nothing was changed, retry later`);
     else {
       log(`unexpected error: ${error?.stack ?? error}`);
       http = new HttpError(500, 'internal_error', 'internal error');

@@ -1,13 +1,15 @@
-// `npm run api`: the HTTP API alone, against configured databases and Temporal (see docker-compose.yml).
-import { ConfigError, loadConfig } from '../config';
+// `npm run api`: the HTTP API alone (see docker-compose.yml). It needs Temporal, the query database, NATS and the
+// services' read APIs (*_SERVICE_URL), and no service database: each service answers for its own data.
+import { ConfigError, loadConfig, requireServiceUrls, SERVICES } from '../config';
 import { describeTemporalConnection, temporalConnectionOptions } from '../temporal-connection';
 import { startApiServer } from './server';
 
 async function main() {
   const config = loadConfig();
-  if (!config.temporal.address || !config.databaseUrls || !config.queryDatabaseUrl) {
-    throw new ConfigError('set TEMPORAL_ADDRESS, the *_DATABASE_URL variables and QUERY_DATABASE_URL (and NATS_URL), or use `npm start`, which runs everything');
+  if (!config.temporal.address || !config.queryDatabaseUrl) {
+    throw new ConfigError('set TEMPORAL_ADDRESS, QUERY_DATABASE_URL, the *_SERVICE_URL variables (and NATS_URL), or use `npm start`, which runs everything');
   }
+  const serviceUrls = requireServiceUrls(config.serviceUrls, SERVICES, 'SERVICE_URL', 'the API');
   // Reads the TLS files now: a missing certificate stops the process at start, naming its variable.
   const temporal = describeTemporalConnection(temporalConnectionOptions(config.temporal));
   if (config.auth.usingDevDefaults) {
@@ -15,7 +17,7 @@ async function main() {
   }
   const api = await startApiServer({
     config,
-    ordersDatabaseUrl: config.databaseUrls.orders,
+    serviceUrls,
     queryDatabaseUrl: config.queryDatabaseUrl,
     natsServers: config.events.natsServers,
     temporalAddress: config.temporal.address,

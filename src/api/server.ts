@@ -1,14 +1,14 @@
-// Runs the HTTP API against Temporal, the orders database, the query database and NATS.
+// Runs the HTTP API against Temporal, the query database, NATS and the services' read APIs (no service database).
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { Config } from '../config';
-import { connectOrdersDb } from '../activities/orders/db';
+import type { Config, ServiceName } from '../config';
 import { connectNats } from '../events/nats-connection';
 import { connectQueryDb } from '../query/db';
 import { temporalConnectionOptions } from '../temporal-connection';
 import { createApp } from './app';
 import { OrderWorkflows } from './order-workflows';
+import { httpServiceReads } from './service-reads';
 import { apiConnectionInterceptors } from './temporal-delivery';
 
 export interface ApiServer {
@@ -27,8 +27,8 @@ export function apiTemporalConnection(temporal: Config['temporal'], address?: st
 
 export async function startApiServer(options: {
   config: Config;
-  /** The orders database (closed orders and idempotent replays are still read from it). */
-  ordersDatabaseUrl: string;
+  /** Each service's read API (closed orders, idempotent replays, an order's events, GET /orders/:id/details). */
+  serviceUrls: Record<ServiceName, string>;
   queryDatabaseUrl: string;
   /** NATS, to tell how far the query database is behind the streams; unset: reported as unknown. */
   natsServers?: string[];
@@ -40,11 +40,11 @@ export async function startApiServer(options: {
   const { config } = options;
   const connection = apiTemporalConnection(config.temporal, options.temporalAddress);
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const databases = { orders: connectOrdersDb(options.ordersDatabaseUrl) };
+  const services = httpServiceReads(options.serviceUrls);
   const queryDb = connectQueryDb(options.queryDatabaseUrl);
   const nats: NatsConnection | undefined = options.natsServers ? await connectNats(options.natsServers, 'order-saga-api') : undefined;
   const workflows = new OrderWorkflows(client, config.saga, options.rpcTimeoutMs);
-  const app = createApp({ workflows, databases, query: { db: queryDb, nats }, config, log: options.log });
+  const app = createApp({ workflows, services, query: { db: queryDb, nats }, config, log: options.log });
   const server = app.listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -58,7 +58,7 @@ export async function startApiServer(options: {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      await Promise.all([connection.close(), databases.orders.$disconnect(), queryDb.$disconnect(), nats?.close()]);
+      await Promise.all([connection.close(), queryDb.$disconnect(), nats?.close()]);
     },
   };
 }

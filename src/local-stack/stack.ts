@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Connection } from '@temporalio/client';
 import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
-import { SERVICES, WORKER_ROLES, type Config, type DatabaseUrls } from '../config';
+import { requireServiceUrls, SERVICES, WORKER_ROLES, type Config, type DatabaseUrls, type ServiceName } from '../config';
 import { httpPaymentProvider } from '../activities/payments/provider';
 import { startPaymentProvider } from '../payment-provider/start';
 import { startApiServer } from '../api/server';
@@ -41,6 +41,12 @@ export interface StackOptions {
   natsPort?: number;
   /** Run the workers in this process (default true). */
   runWorkers?: boolean;
+  /**
+   * Port of the services' read APIs: served here by the workers, or (runWorkers false) by a worker process
+   * started on it (SERVICE_API_PORT); the API reaches every service there unless the *_SERVICE_URL variables
+   * name others. Default: SERVICE_API_PORT.
+   */
+  serviceApiPort?: number;
   workflowBundle?: WorkflowBundle;
   log?: (line: string) => void;
 }
@@ -55,6 +61,8 @@ export interface RunningStack {
   natsServers: string[];
   databaseUrls: DatabaseUrls;
   queryDatabaseUrl: string;
+  /** Where the API reaches each service's read API. */
+  serviceUrls: Record<ServiceName, string>;
   workers?: WorkerSet;
   stop(): Promise<void>;
 }
@@ -71,6 +79,10 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
   try {
     let databaseUrls = options.config.databaseUrls;
     let queryDatabaseUrl = options.config.queryDatabaseUrl;
+    if (!databaseUrls && Object.keys(options.config.serviceDatabaseUrls).length > 0) {
+      // Some but not all: half embedded, half real databases would be mixed without anyone noticing.
+      requireServiceUrls(options.config.serviceDatabaseUrls, SERVICES, 'DATABASE_URL', 'set all of the service database URLs or none:');
+    }
     if (databaseUrls && !queryDatabaseUrl) throw new Error('with the *_DATABASE_URL variables set, set QUERY_DATABASE_URL too');
     if (!databaseUrls) {
       const port = options.postgresPort ?? 54329;
@@ -167,6 +179,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const admin = await Connection.connect(temporalConnectionOptions(config.temporal).client);
     await ensureSearchAttributes(admin, config.temporal.namespace, { mode: config.temporal.searchAttributes, warn: log }).finally(() => admin.close());
 
+    const serviceApiPort = options.serviceApiPort ?? config.serviceApi.port;
     let workers: WorkerSet | undefined;
     if (options.runWorkers ?? true) {
       const connection = await NativeConnection.connect(temporalConnectionOptions(config.temporal).worker);
@@ -186,15 +199,21 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         workflowBundle: options.workflowBundle,
         nats: ordersNats,
         log,
+        serviceApi: { host: config.serviceApi.host, port: serviceApiPort },
       });
+      log(`services: read APIs of ${workers.serviceApi?.services.join(', ')} on ${workers.serviceApi?.url}`);
       const running = workers.run();
       running.catch((error) => log(`worker stopped: ${String(error)}`));
       stops.push(() => workers!.shutdown());
     }
 
-    const api = await startApiServer({ config, ordersDatabaseUrl: databaseUrls.orders, queryDatabaseUrl: queryDatabaseUrl!, natsServers, temporalAddress });
+    // The services' read APIs: where the configuration says, else where the workers here (or the worker process
+    // started on serviceApiPort) serve them.
+    const local = workers?.serviceApi?.url ?? `http://127.0.0.1:${serviceApiPort}`;
+    const serviceUrls = Object.fromEntries(SERVICES.map((service) => [service, config.serviceUrls[service] ?? local])) as Record<ServiceName, string>;
+    const api = await startApiServer({ config, serviceUrls, queryDatabaseUrl: queryDatabaseUrl!, natsServers, temporalAddress });
     stops.push(() => api.close());
-    return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, natsServers, databaseUrls, queryDatabaseUrl: queryDatabaseUrl!, workers, stop };
+    return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, natsServers, databaseUrls, queryDatabaseUrl: queryDatabaseUrl!, serviceUrls, workers, stop };
   } catch (error) {
     await stop();
     throw error;

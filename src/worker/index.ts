@@ -2,7 +2,7 @@
 // own, run just its worker: `npm run worker -- --only=inventory` or WORKER_ROLES=inventory,payments.
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
-import { ConfigError, loadConfig, parseWorkerRoles, type WorkerRole } from '../config';
+import { ConfigError, loadConfig, parseWorkerRoles, requireServiceUrls, type ServiceName, type WorkerRole } from '../config';
 import { httpPaymentProvider } from '../activities/payments/provider';
 import { describeTemporalConnection, temporalConnectionOptions, type TemporalConnectionOptions } from '../temporal-connection';
 import { ensureSearchAttributes } from './search-attributes';
@@ -31,10 +31,12 @@ async function connectWithRetry<T>(what: string, connect: () => Promise<T>): Pro
 
 async function main() {
   const config = loadConfig();
-  if (!config.temporal.address || !config.databaseUrls || !config.payments.providerUrl) {
-    throw new ConfigError('set TEMPORAL_ADDRESS, the four *_DATABASE_URL variables and PAYMENT_PROVIDER_URL, or use `npm start`, which runs everything');
-  }
   const roles = parseRoles(process.argv.slice(2), config.workerRoles);
+  if (!config.temporal.address) throw new ConfigError('set TEMPORAL_ADDRESS, or use `npm start`, which runs everything');
+  // Each service's worker gets its own database only: the URLs of the services it hosts, no other.
+  const services = roles.filter((role): role is ServiceName => role !== 'saga');
+  const databaseUrls = requireServiceUrls(config.serviceDatabaseUrls, services, 'DATABASE_URL', `a worker for ${roles.join(', ')}`);
+  if (services.includes('payments') && !config.payments.providerUrl) throw new ConfigError('the payments worker needs PAYMENT_PROVIDER_URL');
   const natsServers = config.events.natsServers;
   if (roles.includes('orders') && !natsServers) {
     throw new ConfigError('the orders worker needs NATS_URL: it records the other services\' events in each order\'s stream');
@@ -54,15 +56,17 @@ async function main() {
     connection,
     namespace: config.temporal.namespace,
     roles,
-    databaseUrls: config.databaseUrls,
-    paymentProvider: httpPaymentProvider({ url: config.payments.providerUrl, apiKey: config.payments.providerApiKey }),
+    databaseUrls,
+    paymentProvider: httpPaymentProvider({ url: config.payments.providerUrl ?? '', apiKey: config.payments.providerApiKey }),
     faults: faultsFromConfig(config),
     poolSize: config.workers.poolSize,
     activityConcurrency: config.workers.activityConcurrency,
     unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
     nats,
     log: (line) => console.error(`worker: ${line}`),
+    serviceApi: config.serviceApi,
   });
+  if (workers.serviceApi) console.log(`worker: read APIs of ${workers.serviceApi.services.join(', ')} on ${workers.serviceApi.url}`);
   console.log(`worker: polling ${roles.join(', ')} on ${target}`);
   await workers.run();
   await nats?.close();

@@ -18,12 +18,14 @@ import { connectShippingDb } from '../activities/shipping/db';
 import { DEFAULT_POOL_SIZE } from '../activities/pool';
 import { DEFAULT_UNEXPECTED_ERROR_MAX_ATTEMPTS, errorClassifier } from './error-classification';
 import { faultInjector, type FaultPlan, type FaultStats } from './fault-injection';
+import { startServiceApi, type ServiceApi, type ServiceDatabases } from './service-api';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
   namespace: string;
   roles: readonly WorkerRole[];
-  databaseUrls: DatabaseUrls;
+  /** The database of each service role hosted (only those: a worker gets only its own services' URLs). */
+  databaseUrls: Partial<DatabaseUrls>;
   paymentProvider: PaymentProvider;
   /** A prebuilt workflow bundle (tests build one and reuse it); otherwise the workflows are bundled at start. */
   workflowBundle?: WorkflowBundle;
@@ -42,10 +44,14 @@ export interface WorkerSetOptions {
    */
   nats?: NatsConnection;
   log?: (line: string) => void;
+  /** Where to serve the hosted services' read APIs (src/worker/service-api.ts); none if absent. */
+  serviceApi?: { host: string; port: number };
 }
 
 export interface WorkerSet {
   roles: readonly WorkerRole[];
+  /** The hosted services' read API, when asked for and some service is hosted. */
+  serviceApi?: ServiceApi;
   /** Resolves when every worker has stopped (after shutdown()). */
   run(): Promise<void>;
   shutdown(): Promise<void>;
@@ -66,6 +72,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
     Worker.create({ connection, namespace, taskQueue: TASK_QUEUES[role], activities, interceptors, maxConcurrentActivityTaskExecutions: options.activityConcurrency ?? poolSize });
 
   const workers: Worker[] = [];
+  const databases: ServiceDatabases = {};
   let facts: (() => FactsConsumers) | undefined;
   for (const role of options.roles) {
     switch (role) {
@@ -80,7 +87,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
         );
         break;
       case 'orders': {
-        const db = connectOrdersDb(databaseUrls.orders, poolSize);
+        const db = (databases.orders = connectOrdersDb(databaseUrls.orders!, poolSize));
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createOrdersActivities(db)));
         const nats = options.nats;
@@ -88,19 +95,19 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
         break;
       }
       case 'inventory': {
-        const db = connectInventoryDb(databaseUrls.inventory, poolSize);
+        const db = (databases.inventory = connectInventoryDb(databaseUrls.inventory!, poolSize));
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createInventoryActivities(db)));
         break;
       }
       case 'payments': {
-        const db = connectPaymentsDb(databaseUrls.payments, poolSize);
+        const db = (databases.payments = connectPaymentsDb(databaseUrls.payments!, poolSize));
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createPaymentsActivities(db, options.paymentProvider)));
         break;
       }
       case 'shipping': {
-        const db = connectShippingDb(databaseUrls.shipping, poolSize);
+        const db = (databases.shipping = connectShippingDb(databaseUrls.shipping!, poolSize));
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createShippingActivities(db)));
         break;
@@ -108,14 +115,17 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
     }
   }
 
+  const serviceApi = options.serviceApi && Object.keys(databases).length > 0 ? await startServiceApi({ databases, ...options.serviceApi }) : undefined;
   let running: Promise<void> | undefined;
   let consumers: FactsConsumers | undefined;
   return {
     roles: options.roles,
+    serviceApi,
     run() {
       consumers ??= facts?.();
       running ??= Promise.all(workers.map((worker) => worker.run())).then(async () => {
         await consumers?.stop();
+        await serviceApi?.close();
         await Promise.all(disconnects.map((disconnect) => disconnect()));
       });
       return running;

@@ -12,6 +12,7 @@ import { connectOrdersDb, type OrdersDb } from '../../src/activities/orders/db';
 import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
 import { connectShippingDb, type ShippingDb } from '../../src/activities/shipping/db';
 import { createApp } from '../../src/api/app';
+import { httpServiceReads } from '../../src/api/service-reads';
 import { connectQueryDb, type QueryDb } from '../../src/query/db';
 import { OrderWorkflows, type Execution } from '../../src/api/order-workflows';
 import { apiTemporalConnection } from '../../src/api/server';
@@ -250,7 +251,7 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
       ordersDb = connectOrdersDb(system.stack.databaseUrls.orders);
       queryDb = connectQueryDb(system.stack.queryDatabaseUrl);
       const workflows = new CheckedJustBeforeItEnded(client, system.config.saga);
-      const app = createApp({ workflows, databases: { orders: ordersDb }, query: { db: queryDb }, config: system.config, log: () => {} });
+      const app = createApp({ workflows, services: httpServiceReads(system.stack.serviceUrls), query: { db: queryDb }, config: system.config, log: () => {} });
       server = app.listen(0, '127.0.0.1');
       await new Promise((resolve) => server.once('listening', resolve));
       url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig, type Config, type DatabaseUrls } from '../../src/config';
+import { loadConfig, SERVICES, type Config, type DatabaseUrls, type ServiceName } from '../../src/config';
+import { connectOrdersDb, type OrdersDb } from '../../src/activities/orders/db';
+import { startServiceApi, type ServiceApi } from '../../src/worker/service-api';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { isTemporalUnavailable, OutcomeUnknownError } from '../../src/api/errors';
 import { certainlyUnsent } from '../../src/api/temporal-delivery';
@@ -28,7 +30,11 @@ import { workflowBundle } from '../support/temporal';
 
 describe('writes whose outcome is unknown (Temporal timing out)', function () {
   let urls: DatabaseUrls;
+  /** The orders service's read API, on the orders database (no worker runs here): every service URL points at it. */
+  let serviceApi: ServiceApi;
+  let serviceApiUrls: Record<ServiceName, string>;
   let queryUrl: string;
+  let ordersDb: OrdersDb;
   let config: Config;
   let silent: http2.Http2Server;
   let silentAddress: string;
@@ -39,6 +45,9 @@ describe('writes whose outcome is unknown (Temporal timing out)', function () {
 
   before(async function () {
     urls = await createServiceDatabases('outcome');
+    ordersDb = connectOrdersDb(urls.orders);
+    serviceApi = await startServiceApi({ databases: { orders: ordersDb }, host: '127.0.0.1', port: 0 });
+    serviceApiUrls = Object.fromEntries(SERVICES.map((service) => [service, serviceApi.url])) as Record<ServiceName, string>;
     queryUrl = await createProjectedQueryDatabase('outcome', urls);
     config = loadConfig({
       PORT: '0',
@@ -60,10 +69,12 @@ describe('writes whose outcome is unknown (Temporal timing out)', function () {
     for (const api of apis) await api.close();
     await temporal?.stop();
     await new Promise((resolve) => silent?.close(resolve));
+    await serviceApi?.close();
+    await ordersDb?.$disconnect();
   });
 
   async function api(temporalAddress: string): Promise<ApiServer> {
-    const server = await startApiServer({ config, ordersDatabaseUrl: urls.orders, queryDatabaseUrl: queryUrl, temporalAddress, rpcTimeoutMs: 1_500 });
+    const server = await startApiServer({ config, serviceUrls: serviceApiUrls, queryDatabaseUrl: queryUrl, temporalAddress, rpcTimeoutMs: 1_500 });
     apis.push(server);
     return server;
   }

@@ -373,14 +373,15 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     });
   });
 
-  it('reports health of Temporal and every service database', async function () {
+  it('reports health of Temporal, the query database, NATS and every service', async function () {
     const health = await http('GET', '/health');
     assert.equal(health.status, 200);
     assert.deepEqual(health.body, {
       status: 'ok',
       temporal: 'ok',
-      databases: { orders: 'ok', query: 'ok' },
+      databases: { query: 'ok' },
       nats: 'ok',
+      services: { orders: 'ok', inventory: 'ok', payments: 'ok', shipping: 'ok' },
     });
   });
 
@@ -427,7 +428,7 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     let orphan: ApiServer;
     before(async function () {
       // A second API on the same databases, pointed at a port where no Temporal server listens.
-      orphan = await startApiServer({ config: system.sideApiConfig(), ordersDatabaseUrl: stack.databaseUrls.orders, queryDatabaseUrl: stack.queryDatabaseUrl, natsServers: stack.natsServers, temporalAddress: `127.0.0.1:${await freePort()}` });
+      orphan = await startApiServer({ config: system.sideApiConfig(), serviceUrls: stack.serviceUrls, queryDatabaseUrl: stack.queryDatabaseUrl, natsServers: stack.natsServers, temporalAddress: `127.0.0.1:${await freePort()}` });
     });
     after(async function () {
       await orphan?.close();

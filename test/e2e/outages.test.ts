@@ -38,6 +38,7 @@ describe('outages', function () {
       const health = await system.http('GET', '/health');
       assert.equal(health.status, 503);
       assert.equal(health.body.databases.query, 'unreachable');
+      assert.equal(health.body.services.orders, 'unreachable', "the orders service answers that its database is down");
     });
 
     const done = await system.waitForStatus(orderId, 'COMPLETED', 90_000);
@@ -47,7 +48,7 @@ describe('outages', function () {
 
   it('with Temporal down the API answers 503, and serves again once Temporal is back, without a restart', async function () {
     const port = await freePort();
-    const api = await startApiServer({ config: system.sideApiConfig(), ordersDatabaseUrl: system.stack.databaseUrls.orders, queryDatabaseUrl: system.stack.queryDatabaseUrl, natsServers: system.stack.natsServers, temporalAddress: `127.0.0.1:${port}` });
+    const api = await startApiServer({ config: system.sideApiConfig(), serviceUrls: system.stack.serviceUrls, queryDatabaseUrl: system.stack.queryDatabaseUrl, natsServers: system.stack.natsServers, temporalAddress: `127.0.0.1:${port}` });
     const order = () =>
       fetch(`${api.url}/orders`, {
         method: 'POST',

@@ -84,6 +84,8 @@ export class TestStack {
       providerPort: 0,
       natsPort: await freePort(),
       runWorkers,
+      // Any free port for the workers here; known in advance for a worker process started later (runWorkers false).
+      serviceApiPort: runWorkers ? 0 : await freePort(),
       workflowBundle: await workflowBundle(),
       // TEST_STACK_LOG=1 shows what the stack's servers, relays and projector say (quiet otherwise).
       log: process.env.TEST_STACK_LOG ? (line) => console.error(`[stack ${prefix}] ${line}`) : () => {},
@@ -143,6 +145,7 @@ export class TestStack {
       PAYMENT_PROVIDER_URL: this.stack.providerUrl,
       PAYMENT_PROVIDER_API_KEY: this.config.payments.providerApiKey,
       NATS_URL: this.stack.natsServers.join(','),
+      SERVICE_API_PORT: new URL(this.stack.serviceUrls.orders).port,
       PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
       API_KEYS,
       REGISTER_SEARCH_ATTRIBUTES: 'off',
