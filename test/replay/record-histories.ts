@@ -57,6 +57,21 @@ export const SCENARIOS: Record<string, Scenario> = {
     },
   },
   'rejected-approval-timeout': { lines: PRICEY },
+  // Recorded once the saga records the manager's decision with the order (patch record-approval-decision).
+  'approved-decision-recorded': {
+    lines: PRICEY,
+    drive: async (saga, handle) => {
+      await saga.waitForStatus(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(approveOrder, { args: [{ manager: 'recorder', note: 'recorded approval' }] });
+    },
+  },
+  'rejected-decision-recorded': {
+    lines: PRICEY,
+    drive: async (saga, handle) => {
+      await saga.waitForStatus(handle, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(rejectOrder, { args: [{ manager: 'recorder', note: 'recorded rejection' }] });
+    },
+  },
   'cancelled-awaiting-approval': {
     lines: PRICEY,
     drive: async (saga, handle) => {

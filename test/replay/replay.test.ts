@@ -8,7 +8,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { PATCH_ASK_PROVIDER_WHILE_WAITING } from '../../src/workflows/order-saga';
+import { PATCH_ASK_PROVIDER_WHILE_WAITING, PATCH_RECORD_APPROVAL_DECISION } from '../../src/workflows/order-saga';
 import { workflowBundle } from '../support/temporal';
 
 const HISTORIES = path.join(__dirname, 'histories');
@@ -53,6 +53,29 @@ describe('replay of recorded OrderSaga histories', function () {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, `replay-${file}`);
     });
   }
+
+  describe(`the patch "${PATCH_RECORD_APPROVAL_DECISION}"`, function () {
+    // Recording the manager's decision with the order added an activity after the approval wait. Sagas that
+    // waited for approval before the change must replay without it; those after it, with it.
+    const recordedApproval = (history: ReturnType<typeof load>) =>
+      (history.events ?? []).some((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'recordApproval');
+
+    it('replays a decision recorded before the patch, with no marker and no recordApproval', async function () {
+      const history = load('rejected-by-manager.json');
+      assert.ok(!patchMarkers(history).includes(PATCH_RECORD_APPROVAL_DECISION));
+      assert.equal(recordedApproval(history), false);
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, 'replay-pre-approval-patch');
+    });
+
+    for (const file of ['approved-decision-recorded.json', 'rejected-decision-recorded.json']) {
+      it(`replays ${file}, recorded after the patch, with the marker and recordApproval`, async function () {
+        const history = load(file);
+        assert.ok(patchMarkers(history).includes(PATCH_RECORD_APPROVAL_DECISION));
+        assert.equal(recordedApproval(history), true);
+        await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, `replay-${file}`);
+      });
+    }
+  });
 
   describe(`the patch "${PATCH_ASK_PROVIDER_WHILE_WAITING}" (a worked example of changing a running saga)`, function () {
     // Asking the provider while waiting for its callback added activities to a wait that had none. Sagas
