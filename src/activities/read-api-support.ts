@@ -10,6 +10,7 @@
 // so they answer the same whichever process mounts them, next to whichever other routers.
 import express, { type Request, type Response, type Router } from 'express';
 import { orderIdSchema } from '../api/validation';
+import { outboxStatusOf } from '../events/relay-status';
 import { isTransientError } from '../worker/error-classification';
 
 /** A refusal with its HTTP status; thrown by a read and turned into its JSON answer by `readRouter`. */
@@ -38,9 +39,10 @@ export function orderIdParam(req: Request): string {
 /** Dates as ISO 8601 strings, null kept as null. */
 export const iso = (date: Date | null): string | null => date?.toISOString() ?? null;
 
-/** Just enough of a service's Prisma client to check its database answers. */
+/** Just enough of a service's Prisma client to check its database answers and read its outbox's status. */
 interface Pingable {
   $queryRaw(query: TemplateStringsArray, ...values: unknown[]): Promise<unknown>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): Promise<T>;
 }
 
 export interface ReadRouter {
@@ -66,11 +68,13 @@ export function readRouter(service: string, db: Pingable): ReadRouter {
     res.status(status).json({ error: { code, message, ...(fields ? { fields } : {}) } });
   }
 
-  // Health means "the database answers a query": any failure, whatever its kind, is unhealthy.
+  // Health means "the database answers a query": any failure, whatever its kind, is unhealthy. The answer also
+  // says how the service's outbox stands (backlog, oldest unpublished event, replication slot lag).
   router.get(`/health/${service}`, async (_req, res) => {
     try {
       await db.$queryRaw`SELECT 1`;
-      res.json({ status: 'ok' });
+      const outbox = await outboxStatusOf((sql, params) => db.$queryRawUnsafe(sql, ...params));
+      res.json({ status: 'ok', outbox });
     } catch (error) {
       res.status(503).json({ status: 'unavailable', error: briefly(error) });
     }

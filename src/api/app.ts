@@ -65,6 +65,13 @@ const jsonBody = (options: { optional?: boolean } = {}): RequestHandler[] => [
   express.json({ limit: JSON_LIMIT, strict: false }),
 ];
 
+/** `promise`, or a rejection once `ms` have passed. */
+function within<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** An optional body: absent is `{}`; anything sent, JSON `null` included, must pass the schema. */
 const optionalBody = (req: Request): unknown => (req.body === undefined ? {} : req.body);
 
@@ -100,17 +107,29 @@ export function createApp(deps: ApiDependencies): express.Express {
         () => 'ok' as const,
         () => 'unreachable' as const,
       );
+    const outboxes: Record<string, unknown> = {};
     const [temporal, queryDb, nats, ...serviceStates] = await Promise.all([
       check(workflows.ping()),
       check(query.db.$queryRaw`SELECT 1`),
       query.nats ? check(query.nats.flush()) : ('not configured' as const),
-      ...SERVICES.map((service) => check(services.health(service))),
+      ...SERVICES.map((service) => check(services.health(service).then(({ outbox }) => (outboxes[service] = outbox ?? null)))),
     ]);
     const serviceHealth = Object.fromEntries(SERVICES.map((service, i) => [service, serviceStates[i]]));
     // NATS away leaves the views stale, and a service away only the reads that need it: reported, not unhealthy.
     const healthy = temporal === 'ok' && queryDb === 'ok';
     const allOk = healthy && nats !== 'unreachable' && serviceStates.every((state) => state === 'ok');
-    res.status(healthy ? 200 : 503).json({ status: allOk ? 'ok' : 'degraded', temporal, databases: { query: queryDb }, nats, services: serviceHealth });
+    // Only asked of a broker that answered, and not for long: a health check must answer fast whatever is down.
+    const views = nats === 'ok' && queryDb === 'ok' ? await within(1_000, viewsLag(query.db, query.nats)).catch(() => null) : null;
+    res.status(healthy ? 200 : 503).json({
+      status: allOk ? 'ok' : 'degraded',
+      temporal,
+      databases: { query: queryDb },
+      nats,
+      services: serviceHealth,
+      // The event path: each service's outbox (backlog, oldest unpublished event, replication slot and its lag)
+      // as the service reports it, and how many streamed events the query views have not applied yet.
+      events: { outboxes: Object.fromEntries(SERVICES.map((service) => [service, outboxes[service] ?? null])), views },
+    });
   });
 
   // The payment provider's confirmation. Only a body signed with the shared secret is accepted.

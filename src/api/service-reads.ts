@@ -4,6 +4,7 @@
 // or name the missing part of a composed answer (GET /orders/:id/details).
 import type { ServiceName } from '../config';
 import type { OrderHistory, OrderRecord } from '../activities/orders/read-model';
+import type { OutboxStatus } from '../events/relay-status';
 
 export interface ReservationRead {
   orderId: string;
@@ -51,8 +52,8 @@ export interface ServiceReads {
   reservation(orderId: string): Promise<ReservationRead | undefined>;
   payment(orderId: string): Promise<PaymentRead | undefined>;
   shipment(orderId: string): Promise<ShipmentRead | undefined>;
-  /** Resolves when the service and its database answer; rejects with ServiceUnavailable otherwise. */
-  health(service: ServiceName): Promise<void>;
+  /** Resolves, with its outbox's status, when the service and its database answer; rejects with ServiceUnavailable otherwise. */
+  health(service: ServiceName): Promise<{ outbox?: OutboxStatus }>;
 }
 
 /** The default deadline of one call to a service's read API. */
@@ -85,7 +86,9 @@ export function httpServiceReads(urls: Record<ServiceName, string>, timeoutMs = 
     payment: (orderId) => get<PaymentRead>('payments', `/payments/${id(orderId)}`),
     shipment: (orderId) => get<ShipmentRead>('shipping', `/shipments/${id(orderId)}`),
     async health(service) {
-      if ((await get(service, `/health/${service}`)) === undefined) throw new ServiceUnavailable(service, 'it has no health endpoint');
+      const answer = await get<{ outbox?: OutboxStatus }>(service, `/health/${service}`);
+      if (answer === undefined) throw new ServiceUnavailable(service, 'it has no health endpoint');
+      return answer;
     },
   };
 }

@@ -198,6 +198,24 @@ export class DurableConsumer {
   }
 }
 
+/** Durable consumers running together, stopped together. */
+export interface RunningConsumers {
+  consumers: DurableConsumer[];
+  /** Stops each after the event in hand, and resolves once all have stopped. */
+  stop(): Promise<void>;
+}
+
+export function runConsumers(consumers: DurableConsumer[]): RunningConsumers {
+  const runs = consumers.map((consumer) => consumer.run());
+  return {
+    consumers,
+    async stop() {
+      for (const consumer of consumers) consumer.stop();
+      await Promise.all(runs);
+    },
+  };
+}
+
 /**
  * Events a durable consumer has not handled yet: not delivered, plus delivered but not acknowledged; the whole
  * stream while the consumer does not exist yet.

@@ -23,6 +23,10 @@ export interface OutboxStatus {
   };
 }
 
+/** Runs one SQL statement with positional parameters and answers its rows (a pg Client, or a Prisma client). */
+export type RunQuery = <T>(sql: string, params: unknown[]) => Promise<T[]>;
+
+/** The status of the outbox of the database at `databaseUrl`, on a connection of its own. */
 export async function outboxStatus(databaseUrl: string): Promise<OutboxStatus> {
   const client = new Client({ connectionString: databaseUrl, application_name: 'outbox-status' });
   // A connection the server ends emits 'error' outside any query; unhandled, it would crash the process. The query
@@ -30,26 +34,32 @@ export async function outboxStatus(databaseUrl: string): Promise<OutboxStatus> {
   client.on('error', () => {});
   await client.connect();
   try {
-    const outbox = await client.query<{ backlog: string; published: string; oldest_ms: number | null }>(
-      `SELECT count(*) FILTER (WHERE published_at IS NULL) AS backlog,
-              count(*) FILTER (WHERE published_at IS NOT NULL) AS published,
-              (EXTRACT(EPOCH FROM now() - min(occurred_at) FILTER (WHERE published_at IS NULL)) * 1000)::float8 AS oldest_ms
-         FROM outbox`,
-    );
-    const slot = await client.query<{ name: string; active: boolean; wal_status: string | null; lag: string | null }>(
-      `SELECT slot_name AS name, active, wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag
-         FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`,
-      [slotNameOf((await client.query<{ name: string }>('SELECT current_database() AS name')).rows[0].name)],
-    );
-    const { backlog, published, oldest_ms } = outbox.rows[0];
-    const found = slot.rows[0];
-    return {
-      backlog: Number(backlog),
-      oldestUnpublishedAgeMs: oldest_ms === null ? null : Math.max(0, Math.round(oldest_ms)),
-      published: Number(published),
-      slot: found ? { name: found.name, active: found.active, walStatus: found.wal_status, lagBytes: found.lag === null ? null : Number(found.lag) } : null,
-    };
+    return await outboxStatusOf(async (sql, params) => (await client.query(sql, params)).rows);
   } finally {
     await client.end().catch(() => {});
   }
+}
+
+/** The status of the outbox of the database `query` runs on (a service's read API runs it on its own pool). */
+export async function outboxStatusOf(query: RunQuery): Promise<OutboxStatus> {
+  // Every column as a type both pg and Prisma read (Prisma's driver adapter cannot read `name`).
+  const [outbox] = await query<{ backlog: string; published: string; oldest_ms: number | null }>(
+    `SELECT count(*) FILTER (WHERE published_at IS NULL)::text AS backlog,
+            count(*) FILTER (WHERE published_at IS NOT NULL)::text AS published,
+            (EXTRACT(EPOCH FROM now() - min(occurred_at) FILTER (WHERE published_at IS NULL)) * 1000)::float8 AS oldest_ms
+       FROM outbox`,
+    [],
+  );
+  const [{ name: database }] = await query<{ name: string }>('SELECT current_database()::text AS name', []);
+  const [found] = await query<{ name: string; active: boolean; wal_status: string | null; lag: string | null }>(
+    `SELECT slot_name::text AS name, active, wal_status::text AS wal_status, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag
+       FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()`,
+    [slotNameOf(database)],
+  );
+  return {
+    backlog: Number(outbox.backlog),
+    oldestUnpublishedAgeMs: outbox.oldest_ms === null ? null : Math.max(0, Math.round(outbox.oldest_ms)),
+    published: Number(outbox.published),
+    slot: found ? { name: found.name, active: found.active, walStatus: found.wal_status, lagBytes: found.lag === null ? null : Number(found.lag) } : null,
+  };
 }

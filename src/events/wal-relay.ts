@@ -127,6 +127,7 @@ export class WalRelay implements Relay {
         if (caughtUp > 0) log(`${name}: published ${caughtUp} events written while the log was not being read`);
         if (this.running) await this.stream(start, name, log);
       } catch (error) {
+        if (!this.running) break; // stopped: the connection ended because of it, nothing to report or retry
         if (isSlotInUse(error)) {
           // Keep the lock: this relay is the active one, the slot's other reader is a leftover about to go.
           log(`${name}: slot ${this.slot} is in use by another connection (${errorMessage(error)}); waiting ${retryMs} ms`);

@@ -4,7 +4,7 @@
 // projection takes it shared, so the two never interleave.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { SERVICES, type ServiceName } from '../config';
-import { applyOnce, DurableConsumer, recordInInbox, type ConsumedEvent } from '../events/consumer';
+import { applyOnce, DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type RunningConsumers } from '../events/consumer';
 import { streamOf } from '../events/streams';
 import type { QueryDb } from './db';
 import { project } from './projections';
@@ -25,10 +25,7 @@ export async function applyToViews(db: QueryDb, consumer: string, event: Consume
   });
 }
 
-export interface RunningProjector {
-  consumers: DurableConsumer[];
-  stop(): Promise<void>;
-}
+export type RunningProjector = RunningConsumers;
 
 export function startProjector(options: { nats: NatsConnection; db: QueryDb; maxDeliveries?: number; log?: (line: string) => void }): RunningProjector {
   const { nats, db } = options;
@@ -48,12 +45,5 @@ export function startProjector(options: { nats: NatsConnection; db: QueryDb; max
         },
       }),
   );
-  const runs = consumers.map((consumer) => consumer.run());
-  return {
-    consumers,
-    async stop() {
-      for (const consumer of consumers) consumer.stop();
-      await Promise.all(runs);
-    },
-  };
+  return runConsumers(consumers);
 }

@@ -373,16 +373,30 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     });
   });
 
-  it('reports health of Temporal, the query database, NATS and every service', async function () {
+  it('reports health of Temporal, the query database, NATS, every service and the event path', async function () {
+    await system.viewsCaughtUp();
     const health = await http('GET', '/health');
     assert.equal(health.status, 200);
-    assert.deepEqual(health.body, {
+    const { events, ...servers } = health.body;
+    assert.deepEqual(servers, {
       status: 'ok',
       temporal: 'ok',
       databases: { query: 'ok' },
       nats: 'ok',
       services: { orders: 'ok', inventory: 'ok', payments: 'ok', shipping: 'ok' },
     });
+    // The event path, as each service reports its outbox and the query side its lag: all caught up here.
+    for (const service of ['orders', 'inventory', 'payments', 'shipping']) {
+      const outbox = events.outboxes[service];
+      assert.equal(outbox.backlog, 0, `${service}: ${JSON.stringify(outbox)}`);
+      assert.ok(outbox.published > 0);
+      if (system.config.events.relayMode === 'wal') {
+        assert.equal(outbox.slot.name, `outbox_relay_e2e_${service}`);
+        assert.equal(outbox.slot.active, true);
+        assert.equal(typeof outbox.slot.lagBytes, 'number');
+      }
+    }
+    assert.equal(events.views.pendingEvents, 0);
   });
 
   it('leaves every order fully done or fully undone, and the event path whole (consistency auditor)', async function () {

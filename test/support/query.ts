@@ -3,7 +3,7 @@
 // own code, as the relay and the projector would have.
 import { Client } from 'pg';
 import { SERVICES, type DatabaseUrls } from '../../src/config';
-import type { EventEnvelope } from '../../src/events/relay';
+import { toEnvelope, type OutboxRow } from '../../src/events/relay';
 import { streamOf } from '../../src/events/streams';
 import { connectQueryDb } from '../../src/query/db';
 import { applyToViews, projectorConsumerName } from '../../src/query/projector';
@@ -17,21 +17,11 @@ export async function createProjectedQueryDatabase(prefix: string, urls: Databas
       const client = new Client({ connectionString: urls[service] });
       await client.connect();
       try {
-        const { rows } = await client.query(
+        const { rows } = await client.query<OutboxRow & { position: string }>(
           'SELECT id, aggregate_type, aggregate_id, sequence, type, payload, correlation_id, occurred_at, position FROM outbox ORDER BY position',
         );
         for (const row of rows) {
-          const envelope: EventEnvelope = {
-            service,
-            id: row.id,
-            aggregateType: row.aggregate_type,
-            aggregateId: row.aggregate_id,
-            sequence: row.sequence,
-            type: row.type,
-            payload: row.payload,
-            correlationId: row.correlation_id,
-            occurredAt: row.occurred_at.toISOString(),
-          };
+          const envelope = toEnvelope(service, row);
           await applyToViews(db, projectorConsumerName(service), { envelope, stream: streamOf(service), streamSequence: Number(row.position), deliveries: 1 });
         }
       } finally {

@@ -6,7 +6,7 @@
 // event types, runs in the process that runs the orders worker.
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ServiceName } from '../../config';
-import { DurableConsumer, recordInInbox, type ConsumedEvent } from '../../events/consumer';
+import { DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type RunningConsumers } from '../../events/consumer';
 import { streamOf, subjectOf } from '../../events/streams';
 import type { OrdersDb } from './db';
 import { appendToOrderStream, FACTS_FROM_OTHER_SERVICES, withOrderStream, type EventSource } from './order-stream';
@@ -52,10 +52,7 @@ export async function recordOrderFact(db: OrdersDb, consumer: string, event: Con
   });
 }
 
-export interface FactsConsumers {
-  consumers: DurableConsumer[];
-  stop(): Promise<void>;
-}
+export type FactsConsumers = RunningConsumers;
 
 /** Starts the orders service's consumers of the other services' streams. */
 export function startFactsConsumers({ nats, db, log = () => {} }: { nats: NatsConnection; db: OrdersDb; log?: (line: string) => void }): FactsConsumers {
@@ -75,12 +72,5 @@ export function startFactsConsumers({ nats, db, log = () => {} }: { nats: NatsCo
         },
       }),
   );
-  const runs = consumers.map((consumer) => consumer.run());
-  return {
-    consumers,
-    async stop() {
-      for (const consumer of consumers) consumer.stop();
-      await Promise.all(runs);
-    },
-  };
+  return runConsumers(consumers);
 }
