@@ -160,7 +160,15 @@ export interface Config {
   /** LOG_LEVEL of the Temporal runtime; unset lets each program choose (WARN for `npm start`, INFO for a worker). */
   logLevel?: LogLevelName;
   /** Ports of the servers `npm start` runs itself. */
-  localStack: { postgresPort: number; temporalPort: number; temporalUiPort: number; providerPort: number; natsPort: number };
+  localStack: {
+    postgresPort: number;
+    temporalPort: number;
+    temporalUiPort: number;
+    providerPort: number;
+    natsPort: number;
+    /** How the dev server writes its SQLite file (TEMPORAL_DEV_DURABILITY, src/local-stack/temporal-dev-server.ts). */
+    temporalDurability: 'fast' | 'full';
+  };
   /** Fault injection for reliability tests (src/worker/fault-injection.ts); unset in normal operation, refused in production. */
   faultInjection?: string;
 }
@@ -491,6 +499,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       temporalUiPort: port(env, 'TEMPORAL_UI_PORT', 8233),
       providerPort: port(env, 'PROVIDER_PORT', 3100),
       natsPort: port(env, 'NATS_PORT', 4222),
+      temporalDurability: oneOf(env, 'TEMPORAL_DEV_DURABILITY', ['fast', 'full'] as const, 'fast'),
     },
     faultInjection,
   };

@@ -46,7 +46,7 @@ describe('configuration (src/config.ts)', function () {
     assert.equal(config.payments.webhookSecret, DEV_WEBHOOK_SECRET);
     assert.equal(config.temporal.searchAttributes, 'auto');
     assert.deepEqual(config.workerRoles, WORKER_ROLES);
-    assert.deepEqual(config.localStack, { postgresPort: 54329, temporalPort: 7233, temporalUiPort: 8233, providerPort: 3100, natsPort: 4222 });
+    assert.deepEqual(config.localStack, { postgresPort: 54329, temporalPort: 7233, temporalUiPort: 8233, providerPort: 3100, natsPort: 4222, temporalDurability: 'fast' });
     assert.deepEqual(config.events, { natsServers: undefined, streamReplicas: 1, relayMode: 'wal', outboxRetentionMs: 7 * 24 * 3_600_000 });
     assert.equal(config.queryDatabaseUrl, undefined);
     assert.equal(config.temporal.address, undefined);
@@ -70,6 +70,7 @@ describe('configuration (src/config.ts)', function () {
     ['a callback URL of another scheme', { PAYMENT_CALLBACK_URL: 'ftp://api/payments/callback' }, /^PAYMENT_CALLBACK_URL/],
     ['a Web UI URL that is not one', { TEMPORAL_UI_URL: 'localhost:8080' }, /^TEMPORAL_UI_URL/],
     ['a database URL of another kind', { ORDERS_DATABASE_URL: 'mysql://u:p@h/orders', INVENTORY_DATABASE_URL: 'postgresql://h/i', PAYMENTS_DATABASE_URL: 'postgresql://h/p', SHIPPING_DATABASE_URL: 'postgresql://h/s' }, /^ORDERS_DATABASE_URL/],
+    ['a dev server durability it does not know', { TEMPORAL_DEV_DURABILITY: 'safe' }, /^TEMPORAL_DEV_DURABILITY/],
     ['a service read API URL that is not one', { ORDERS_SERVICE_URL: 'orders:3200' }, /^ORDERS_SERVICE_URL/],
     ['a service API port out of range', { SERVICE_API_PORT: '70000' }, /^SERVICE_API_PORT/],
     ['a duration that is not one', { APPROVAL_TIMEOUT: 'soon' }, /^APPROVAL_TIMEOUT/],

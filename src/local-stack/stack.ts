@@ -100,11 +100,12 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     if (!temporalAddress) {
       const port = options.temporalPort ?? 7233;
       const uiPort = options.temporalUiPort ?? 8233;
-      log(`temporal: starting the dev server on 127.0.0.1:${port}${uiPort ? `, Web UI on ${uiPort}` : ''}`);
+      log(`temporal: starting the dev server on 127.0.0.1:${port}${uiPort ? `, Web UI on ${uiPort}` : ''} (SQLite durability ${options.config.localStack.temporalDurability})`);
       const devServer = await startTemporalDevServer({
         port,
         uiPort: uiPort || undefined,
         dbFile: path.join(dataDir, 'temporal', 'dev.sqlite'),
+        durability: options.config.localStack.temporalDurability,
         namespace: options.config.temporal.namespace,
       });
       stops.push(() => devServer.stop());
