@@ -17,6 +17,7 @@ import type { EventEnvelope } from '../events/relay';
 import { outboxStatus } from '../events/relay-status';
 import { DEAD_LETTER_STREAM, streamOf } from '../events/streams';
 import { connectQueryDb } from '../query/db';
+import { sameJson } from '../same-json';
 import { Check, type CheckResult } from './check';
 
 export interface EventsAuditOptions {
@@ -210,15 +211,4 @@ async function compareViews(
     );
   }
   return [orderView, productView, customerView];
-}
-
-/** Equal as JSON whatever the key order (jsonb keeps keys in its own order). */
-function sameJson(a: unknown, b: unknown): boolean {
-  const canonical = (value: unknown): unknown =>
-    Array.isArray(value)
-      ? value.map(canonical)
-      : value && typeof value === 'object'
-        ? Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical((value as Record<string, unknown>)[key])]))
-        : value;
-  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
 }

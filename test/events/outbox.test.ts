@@ -15,16 +15,11 @@ import { createShippingActivities } from '../../src/activities/shipping/activiti
 import { connectShippingDb, type ShippingDb } from '../../src/activities/shipping/db';
 import type { RunningPaymentProvider } from '../../src/payment-provider/start';
 import { API_KEY, decide, startReceiver, startTestProvider, tempDataDir, type Receiver } from '../payment-provider/support';
+import type { OutboxRow as StoredOutboxRow } from '../../src/events/relay';
 import { createServiceDatabases } from '../support/postgres';
 
-interface OutboxRow {
-  aggregate_type: string;
-  aggregate_id: string;
-  sequence: number;
-  type: string;
-  payload: Record<string, unknown>;
-  correlation_id: string;
-}
+/** The columns of an outbox row these tests read. */
+type OutboxRow = Pick<StoredOutboxRow, 'aggregate_type' | 'aggregate_id' | 'sequence' | 'type' | 'payload' | 'correlation_id'>;
 
 describe('transactional outbox (PostgreSQL)', function () {
   let urls: DatabaseUrls;

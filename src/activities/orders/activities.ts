@@ -7,6 +7,7 @@ import { appendEvents, orderEvent, type DomainEvent } from '../../events/outbox'
 import { totalCents, type OrderLine, type PricedLine } from '../../domain';
 import type { Attention } from '../../workflows/definitions';
 import { Prisma } from '../../../generated/prisma/orders';
+import { sameJson } from '../../same-json';
 import type { OrdersDb } from './db';
 import { appendToOrderStream, withOrderStream, type StreamTx } from './order-stream';
 
@@ -177,13 +178,6 @@ export function createOrdersActivities(db: OrdersDb) {
 }
 
 export type OrdersActivities = ReturnType<typeof createOrdersActivities>;
-
-/** Equal as JSON whatever the key order (jsonb stores keys in its own order). Flat objects only. */
-function sameJson(a: unknown, b: unknown): boolean {
-  const canonical = (value: unknown) => JSON.stringify(value, value && typeof value === 'object' ? Object.keys(value).sort() : undefined);
-  return canonical(a) === canonical(b);
-}
-
 
 function orderCreated(input: { orderId: string; customerId: string } & OrderOrigin, lines: (OrderLine & { unitPriceCents?: number })[]) {
   const priced = lines.map((line) => ({ sku: line.sku, quantity: line.quantity, unitPriceCents: line.unitPriceCents ?? 0 }));
