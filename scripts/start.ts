@@ -1,15 +1,18 @@
 // `npm start`: runs the whole system on embedded defaults (or on what the environment configures) and
 // stops it cleanly on Ctrl-C.
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger } from '@temporalio/worker';
 import { ConfigError, loadConfig } from '../src/config';
 import { startStack } from '../src/local-stack/stack';
+import { installRuntimeWithMetrics } from '../src/observability/temporal';
 
 async function main() {
   const config = loadConfig();
   // This script owns shutdown: it stops the API first, then the workers, then the servers.
-  Runtime.install({ shutdownSignals: [], logger: new DefaultLogger(config.logLevel ?? 'WARN') });
+  // With the SDK's runtime metrics, which the workers' GET /metrics appends to theirs.
+  const runtimeMetricsUrl = await installRuntimeWithMetrics({ shutdownSignals: [], logger: new DefaultLogger(config.logLevel ?? 'WARN') });
   const stack = await startStack({
     config,
+    runtimeMetricsUrl,
     postgresPort: config.localStack.postgresPort,
     temporalPort: config.localStack.temporalPort,
     temporalUiPort: config.localStack.temporalUiPort,
@@ -22,6 +25,7 @@ async function main() {
   console.log(`  Payment provider: ${stack.providerUrl}`);
   console.log(`  NATS JetStream:   ${stack.natsServers.join(', ')}`);
   console.log(`  Service read APIs: ${[...new Set(Object.values(stack.serviceUrls))].join(', ')}   (orders, inventory, payments, shipping)`);
+  console.log(`  Metrics:          ${stack.apiUrl}/metrics (API)${stack.workers?.serviceApi ? `, ${stack.workers.serviceApi.url}/metrics (workers, Temporal SDK)` : ''}`);
   if (config.auth.usingDevDefaults) {
     // Development keys only: API_KEYS replaces them, and production refuses them.
     console.log('  API keys (development defaults; set API_KEYS to replace them):');

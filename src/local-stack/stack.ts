@@ -48,6 +48,8 @@ export interface StackOptions {
    */
   serviceApiPort?: number;
   workflowBundle?: WorkflowBundle;
+  /** The Temporal runtime's Prometheus exporter, appended to the workers' GET /metrics (see installRuntimeWithMetrics). */
+  runtimeMetricsUrl?: string;
   log?: (line: string) => void;
 }
 
@@ -201,8 +203,9 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         nats: ordersNats,
         log,
         serviceApi: { host: config.serviceApi.host, port: serviceApiPort },
+        runtimeMetricsUrl: options.runtimeMetricsUrl,
       });
-      log(`services: read APIs of ${workers.serviceApi?.services.join(', ')} on ${workers.serviceApi?.url}`);
+      log(`services: read APIs of ${workers.serviceApi?.services.join(', ')} on ${workers.serviceApi?.url}, the workers' metrics on ${workers.serviceApi?.url}/metrics`);
       const running = workers.run();
       running.catch((error) => log(`worker stopped: ${String(error)}`));
       stops.push(() => workers!.shutdown());

@@ -1,6 +1,6 @@
 // `npm run worker`: hosts the saga's workflows and every service's activities. To scale one service on its
 // own, run just its worker: `npm run worker -- --only=inventory` or WORKER_ROLES=inventory,payments.
-import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { ConfigError, loadConfig, parseWorkerRoles, requireServiceUrls, type ServiceName, type WorkerRole } from '../config';
 import { httpPaymentProvider } from '../activities/payments/provider';
@@ -9,6 +9,7 @@ import { ensureSearchAttributes } from './search-attributes';
 import { faultsFromConfig } from './fault-injection';
 import { connectNats } from '../events/nats-connection';
 import { createWorkers } from './workers';
+import { installRuntimeWithMetrics } from '../observability/temporal';
 
 /** The roles of this process: `--only=` on the command line, else WORKER_ROLES (already validated in the config). */
 export function parseRoles(argv: string[], configured: WorkerRole[]): WorkerRole[] {
@@ -43,7 +44,12 @@ async function main() {
   }
   const temporal: TemporalConnectionOptions = temporalConnectionOptions(config.temporal);
   const target = describeTemporalConnection(temporal);
-  Runtime.install({ shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(config.logLevel ?? 'INFO') });
+  // The SDK's own metrics (Core's Prometheus exporter on a private local port) are appended to this process's
+  // GET /metrics, next to the saga's: one scrape target per worker process (src/observability/temporal.ts).
+  const runtimeMetricsUrl = await installRuntimeWithMetrics(
+    { shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(config.logLevel ?? 'INFO') },
+    (line) => console.warn(`worker: ${line}`),
+  );
   const connection = await connectWithRetry(target, () => NativeConnection.connect(temporal.worker));
   const admin = await connectWithRetry(target, () => Connection.connect(temporal.client));
   try {
@@ -65,8 +71,11 @@ async function main() {
     nats,
     log: (line) => console.error(`worker: ${line}`),
     serviceApi: config.serviceApi,
+    runtimeMetricsUrl,
   });
-  if (workers.serviceApi) console.log(`worker: read APIs of ${workers.serviceApi.services.join(', ')} on ${workers.serviceApi.url}`);
+  const serviceApi = workers.serviceApi;
+  if (serviceApi?.services.length) console.log(`worker: read APIs of ${serviceApi.services.join(', ')} on ${serviceApi.url}`);
+  if (serviceApi) console.log(`worker: metrics on ${serviceApi.url}/metrics`);
   console.log(`worker: polling ${roles.join(', ')} on ${target}`);
   await workers.run();
   await nats?.close();

@@ -2,6 +2,9 @@
 // own data itself (src/activities/<service>/read-api.ts), on the database pool its activities use. A process
 // hosting several services serves all their routes on one port; the public API reaches each service at its
 // *_SERVICE_URL (src/api/service-reads.ts).
+//
+// Every worker process also serves GET /metrics here (Prometheus, no key: src/observability/metrics.ts), a process
+// hosting no service (the saga's workflows alone) with that route only.
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import type { ServiceName } from '../config';
@@ -13,6 +16,8 @@ import type { PaymentsDb } from '../activities/payments/db';
 import { paymentsReadApi } from '../activities/payments/read-api';
 import type { ShippingDb } from '../activities/shipping/db';
 import { shippingReadApi } from '../activities/shipping/read-api';
+import { metricsHandler } from '../observability/http';
+import type { MetricsRegistry } from '../observability/metrics';
 
 /** The databases of the services a process hosts. */
 export interface ServiceDatabases {
@@ -28,9 +33,21 @@ export interface ServiceApi {
   close(): Promise<void>;
 }
 
-export async function startServiceApi({ databases, host, port }: { databases: ServiceDatabases; host: string; port: number }): Promise<ServiceApi> {
+export async function startServiceApi({
+  databases,
+  host,
+  port,
+  metrics,
+}: {
+  databases: ServiceDatabases;
+  host: string;
+  port: number;
+  /** The worker set's metrics, served on GET /metrics. */
+  metrics?: MetricsRegistry;
+}): Promise<ServiceApi> {
   const app = express();
   app.disable('x-powered-by');
+  if (metrics) app.get('/metrics', metricsHandler(metrics));
   const services: ServiceName[] = [];
   const routers = {
     orders: databases.orders && ordersReadApi(databases.orders),

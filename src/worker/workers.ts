@@ -2,6 +2,9 @@
 // service's activities, with its own database). Any subset can run in a process, so each scales alone.
 // Every service worker classifies its activities' errors (src/worker/error-classification.ts) and runs at
 // most as many activities at once as its database pool has connections (src/activities/pool.ts).
+// Every worker set counts its metrics in a registry of its own (src/observability/metrics.ts): activity failures
+// through an interceptor, the saga's facts through workflow sinks, the outboxes and consumers it hosts at scrape
+// time; it serves them on GET /metrics of its service API, which every process with serviceApi starts.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
 import { TASK_QUEUES, type DatabaseUrls, type WorkerRole } from '../config';
@@ -19,6 +22,9 @@ import { DEFAULT_POOL_SIZE } from '../activities/pool';
 import { DEFAULT_UNEXPECTED_ERROR_MAX_ATTEMPTS, errorClassifier } from './error-classification';
 import { faultInjector, type FaultPlan, type FaultStats } from './fault-injection';
 import { startServiceApi, type ServiceApi, type ServiceDatabases } from './service-api';
+import { FACTS_CONSUMERS } from '../activities/orders/facts-consumer';
+import { createWorkerMetrics, watchOutbox, watchWorkerConsumers, type WorkerMetrics } from '../observability/metrics';
+import { activityFailureMetrics, fetchRuntimeMetrics, sagaMetricsSinks } from '../observability/temporal';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
@@ -44,14 +50,22 @@ export interface WorkerSetOptions {
    */
   nats?: NatsConnection;
   log?: (line: string) => void;
-  /** Where to serve the hosted services' read APIs (src/worker/service-api.ts); none if absent. */
+  /**
+   * Where to serve the hosted services' read APIs and GET /metrics (src/worker/service-api.ts); none if absent. A
+   * set hosting no service (the saga alone) serves /metrics only.
+   */
   serviceApi?: { host: string; port: number };
+  /** The metrics to count in (a registry of the set's own unless given). */
+  metrics?: WorkerMetrics;
+  /** The Temporal runtime's Prometheus exporter (installRuntimeWithMetrics), appended to GET /metrics. */
+  runtimeMetricsUrl?: string;
 }
 
 export interface WorkerSet {
   roles: readonly WorkerRole[];
-  /** The hosted services' read API, when asked for and some service is hosted. */
+  /** The hosted services' read API and GET /metrics, when asked for. */
   serviceApi?: ServiceApi;
+  metrics: WorkerMetrics;
   /** Resolves when every worker has stopped (after shutdown()). */
   run(): Promise<void>;
   shutdown(): Promise<void>;
@@ -61,9 +75,12 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
   const { connection, namespace, databaseUrls } = options;
   const disconnects: (() => Promise<void>)[] = [];
   const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
-  // The classifier comes first (outermost), so that it also sees the faults the injector raises.
+  const metrics = options.metrics ?? createWorkerMetrics();
+  // The failure metrics come first (outermost), so that they count each failure as classified; the classifier comes
+  // next, so that it also sees the faults the injector raises.
   const interceptors = {
     activity: [
+      activityFailureMetrics(metrics),
       errorClassifier(options.unexpectedErrorMaxAttempts ?? DEFAULT_UNEXPECTED_ERROR_MAX_ATTEMPTS),
       ...(options.faults ? [faultInjector(options.faults.plan, options.faults.stats, options.faults.random)] : []),
     ],
@@ -82,6 +99,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
             connection,
             namespace,
             taskQueue: TASK_QUEUES.saga,
+            sinks: sagaMetricsSinks(metrics),
             ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
           }),
         );
@@ -115,12 +133,19 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
     }
   }
 
-  const serviceApi = options.serviceApi && Object.keys(databases).length > 0 ? await startServiceApi({ databases, ...options.serviceApi }) : undefined;
+  for (const [service, db] of Object.entries(databases)) {
+    watchOutbox(metrics, service, (sql, params) => db.$queryRawUnsafe(sql, ...params));
+  }
+  if (facts && options.nats) watchWorkerConsumers(metrics, options.nats, FACTS_CONSUMERS);
+  const runtimeMetricsUrl = options.runtimeMetricsUrl;
+  if (runtimeMetricsUrl) metrics.metrics.addAppendix('temporal-runtime', () => fetchRuntimeMetrics(runtimeMetricsUrl));
+  const serviceApi = options.serviceApi ? await startServiceApi({ databases, ...options.serviceApi, metrics: metrics.metrics }) : undefined;
   let running: Promise<void> | undefined;
   let consumers: FactsConsumers | undefined;
   return {
     roles: options.roles,
     serviceApi,
+    metrics,
     run() {
       consumers ??= facts?.();
       running ??= Promise.all(workers.map((worker) => worker.run())).then(async () => {

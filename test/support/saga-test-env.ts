@@ -6,6 +6,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { TASK_QUEUES, type SagaPolicy } from '../../src/config';
 import type { OrderLine } from '../../src/domain';
+import { createWorkerMetrics, type WorkerMetrics } from '../../src/observability/metrics';
+import { sagaMetricsSinks } from '../../src/observability/temporal';
 import { ensureSearchAttributes } from '../../src/worker/search-attributes';
 import { getStatus, type OrderState, type OrderStatus } from '../../src/workflows/definitions';
 import { OrderSaga } from '../../src/workflows/order-saga';
@@ -29,6 +31,8 @@ export class SagaTestEnv {
   private sagaWorker?: Worker;
   private running: Promise<unknown>[] = [];
   private sequence = 0;
+  /** What the saga reported through its metric sinks, across saga worker restarts. */
+  readonly metrics: WorkerMetrics = createWorkerMetrics();
 
   private constructor(
     readonly env: TestWorkflowEnvironment,
@@ -68,6 +72,8 @@ export class SagaTestEnv {
       taskQueue: TASK_QUEUES.saga,
       workflowBundle: await workflowBundle(),
       maxCachedWorkflows: 0,
+      // The saga's metric sinks, as every saga worker registers them (src/worker/workers.ts).
+      sinks: sagaMetricsSinks(this.metrics),
     });
     this.running.push(this.sagaWorker.run());
   }
