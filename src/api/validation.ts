@@ -8,7 +8,9 @@ const id = (what: string) =>
     .string({ error: `${what} must be a string` })
     .min(1, `${what} must not be empty`)
     .max(64, `${what} must be at most 64 characters`)
-    .regex(/^[A-Za-z0-9._-]+$/, `${what} may contain only letters, digits, '.', '_' and '-'`);
+    .regex(/^[A-Za-z0-9._-]+$/, `${what} may contain only letters, digits, '.', '_' and '-'`)
+    // `.` and `..` are no id in a URL path (they resolve away): the services' read APIs could not be asked about one.
+    .regex(/[^.]/, `${what} must not be made of dots only`);
 
 export const MAX_LINES = 50;
 export const MAX_QUANTITY = 1_000;
@@ -45,9 +47,12 @@ export const placeOrderSchema = z.strictObject(
 );
 export type PlaceOrderRequest = z.infer<typeof placeOrderSchema>;
 
+/** Text the saga records in PostgreSQL, which cannot store a NUL character: refused here, or the saga would be stuck. */
+const text = (what: string) => z.string({ error: `${what} must be a string` }).regex(/^[^\u0000]*$/, `${what} must not contain NUL characters`);
+
 const person = (what: string) =>
   z.string({ error: `${what} must be a string` }).trim().min(1, `${what} must not be empty`).max(100, `${what} must be at most 100 characters`);
-const note = z.string({ error: 'note must be a string' }).max(500, 'note must be at most 500 characters').optional();
+const note = text('note').max(500, 'note must be at most 500 characters').optional();
 
 /** The manager is the caller; `manager`, if sent, must name them (it is recorded from the API key). */
 export const managerDecisionSchema = z.strictObject({ manager: person('manager').optional(), note }, { error: 'the body must be a JSON object' });
@@ -63,16 +68,16 @@ export const resolveAttentionSchema = z.strictObject(
 );
 
 export const cancelSchema = z.strictObject(
-  { reason: z.string({ error: 'reason must be a string' }).trim().min(1, 'reason must not be empty').max(500, 'reason must be at most 500 characters').optional() },
+  { reason: text('reason').trim().min(1, 'reason must not be empty').max(500, 'reason must be at most 500 characters').optional() },
   { error: 'the body must be a JSON object' },
 );
 
 export const paymentCallbackSchema = z.strictObject(
   {
     orderId: id('orderId'),
-    providerRef: z.string({ error: 'providerRef must be a string' }).min(1).max(100),
+    providerRef: text('providerRef').min(1).max(100),
     outcome: z.enum(['CONFIRMED', 'DECLINED'], { error: 'outcome must be CONFIRMED or DECLINED' }),
-    reason: z.string({ error: 'reason must be a string' }).max(500).optional(),
+    reason: text('reason').max(500).optional(),
   },
   { error: 'the body must be a JSON object' },
 );
@@ -88,8 +93,19 @@ export const waitSchema = z.coerce
   .min(0, 'wait must be between 0 and 60 seconds')
   .max(60, 'wait must be between 0 and 60 seconds');
 
+/** What `wait` waits for: the saga's end (the default), or its decision (accepted, refused, or waiting for a person). */
+export const untilSchema = z.enum(['end', 'decision'], { error: 'until must be end or decision' });
+
 const timestamp = (what: string) =>
   z.iso.datetime({ offset: true, error: `${what} must be an ISO 8601 date-time, e.g. 2026-12-03T10:00:00Z` }).transform((value) => new Date(value));
+
+/** A cursor as a page writes it; a forged one (a date PostgreSQL cannot hold, a malformed id) is a 400, not a 500. */
+function isPagePosition(cursor: string): boolean {
+  const position = decodeCursor(cursor);
+  if (!position) return false;
+  const year = position.createdAt.getUTCFullYear();
+  return year >= 1 && year <= 9999 && id('orderId').safeParse(position.orderId).success;
+}
 
 /** GET /orders: filters and paging, all optional. */
 export const listOrdersSchema = z.strictObject(
@@ -100,7 +116,7 @@ export const listOrdersSchema = z.strictObject(
     to: timestamp('to').optional(),
     cursor: z
       .string({ error: 'cursor must be a string' })
-      .refine((cursor) => decodeCursor(cursor) !== undefined, 'cursor must be the nextCursor of a previous page')
+      .refine(isPagePosition, 'cursor must be the nextCursor of a previous page')
       .optional(),
     limit: z.coerce
       .number({ error: 'limit must be a number' })
