@@ -106,7 +106,16 @@ export interface Config {
   serviceApi: { host: string; port: number };
   /** The query database (QUERY_DATABASE_URL): the views fed by events (src/query). */
   queryDatabaseUrl?: string;
-  api: { host: string; port: number; publicUrl: string };
+  api: {
+    host: string;
+    port: number;
+    publicUrl: string;
+    /**
+     * Back-pressure (ADMISSION_MAX_BACKLOG_AGE, default 2s, `off` to admit everything): new orders are refused with
+     * 503 `overloaded` while a task queue's oldest waiting task is older than this (src/api/admission.ts).
+     */
+    maxBacklogAgeMs?: number;
+  };
   /** Who may call the API (API_KEYS). */
   auth: {
     apiKeys: ApiKey[];
@@ -462,7 +471,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     serviceUrls: serviceUrls(env),
     serviceApi: { host: read(env, 'SERVICE_API_HOST') ?? '127.0.0.1', port: port(env, 'SERVICE_API_PORT', 3200) },
     queryDatabaseUrl: url(env, 'QUERY_DATABASE_URL', undefined, ['postgres:', 'postgresql:']),
-    api: { host, port: apiPort, publicUrl },
+    api: {
+      host,
+      port: apiPort,
+      publicUrl,
+      maxBacklogAgeMs: read(env, 'ADMISSION_MAX_BACKLOG_AGE') === 'off' ? undefined : msToNumber(duration(env, 'ADMISSION_MAX_BACKLOG_AGE', '2s') as never),
+    },
     auth: apiKeys(env, production),
     saga: {
       approvalThresholdCents: integer(env, 'APPROVAL_THRESHOLD_CENTS', 100_000, 0, MAX_ORDER_TOTAL_CENTS),

@@ -6,6 +6,7 @@ import type { Config, ServiceName } from '../config';
 import { connectNats } from '../events/nats-connection';
 import { connectQueryDb } from '../query/db';
 import { temporalConnectionOptions } from '../temporal-connection';
+import { Admission, temporalBacklogProbe } from './admission';
 import { createApp } from './app';
 import { OrderWorkflows } from './order-workflows';
 import { httpServiceReads } from './service-reads';
@@ -44,7 +45,8 @@ export async function startApiServer(options: {
   const queryDb = connectQueryDb(options.queryDatabaseUrl);
   const nats: NatsConnection | undefined = options.natsServers ? await connectNats(options.natsServers, 'order-saga-api') : undefined;
   const workflows = new OrderWorkflows(client, config.saga, options.rpcTimeoutMs);
-  const app = createApp({ workflows, services, query: { db: queryDb, nats }, config, log: options.log });
+  const admission = new Admission(temporalBacklogProbe(client, config.temporal.namespace), config.api.maxBacklogAgeMs);
+  const app = createApp({ workflows, services, query: { db: queryDb, nats }, config, admission, log: options.log });
   const server = app.listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -32,10 +32,31 @@ export interface RunningDevServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts the dev server. The CLI picks free ports for its internal services itself, and one may be a port this
+ * process has chosen but not bound yet (ours, or another server's starting alongside): the CLI then exits with
+ * "address already in use". Starting again picks other internal ports; a port that is really taken keeps failing.
+ */
 export async function startTemporalDevServer(options: DevServerOptions): Promise<RunningDevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof PortClash)) throw error;
+      options.log?.(`temporal dev server: a port was already in use; starting again (attempt ${attempt + 1})`);
+    }
+  }
+}
+
+class PortClash extends Error {}
+
+async function startOnce(options: DevServerOptions): Promise<RunningDevServer> {
   const namespace = options.namespace ?? 'default';
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--namespace', namespace, '--log-level', 'warn'];
   for (const attribute of SEARCH_ATTRIBUTES) args.push('--search-attribute', `${attribute.name}=Keyword`);
+  // DescribeTaskQueue's backlog statistics, which the API's back-pressure reads (src/api/admission.ts), are
+  // cached by the server for 5 s by default: too stale to stop admitting orders before the backlog is large.
+  args.push('--dynamic-config-value', 'matching.TaskQueueInfoByBuildIdTTL="500ms"');
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
   if (options.dbFile) {
@@ -69,7 +90,10 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   const address = `127.0.0.1:${options.port}`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`temporal server start-dev exited with code ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) {
+      const message = `temporal server start-dev exited with code ${child.exitCode}:\n${output}`;
+      throw /address already in use/.test(output) ? new PortClash(message) : new Error(message);
+    }
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1_000 });
       try {
