@@ -6,7 +6,7 @@
 //   client    place orders; read and cancel its own orders (another client's order is a 404, as if unknown)
 //   manager   read any order; approve, reject or cancel any order; read customer credit
 //   operator  read any order; resolve a saga in NEEDS_ATTENTION; read customer credit
-// GET /health needs no key; POST /payments/callback is authenticated by its HMAC signature instead.
+// GET /health and GET /metrics need no key; POST /payments/callback is authenticated by its HMAC signature instead.
 //
 // The API holds no connection to any service database: it talks to Temporal, the query database, NATS and the
 // services' own read APIs (src/api/service-reads.ts).
@@ -18,12 +18,15 @@ import { MAX_ORDER_TOTAL_CENTS } from '../domain';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { OrderRecord } from '../activities/orders/read-model';
 import { isValidSignature, SIGNATURE_HEADER } from '../activities/payments/provider';
+import { apiObservability } from '../observability/api';
 import type { QueryDb } from '../query/db';
 import { getCustomer, getProduct, listCustomers, listOrders, listProducts, viewsLag } from '../query/read';
 import { approveOrder, cancelOrder, rejectOrder, resolveAttention, TERMINAL_STATUSES, type OrderState, type OrderStatus } from '../workflows/definitions';
+import type { Admission } from './admission';
 import { allow, authenticate, callerOf, maySee, type Caller } from './auth';
 import { badRequest, conflict, errorHandler, forbidden, grpcCode, HttpError, isTemporalUnavailable, notFound, outcomeUnknown, OutcomeUnknownError } from './errors';
 import { orderIdForKey, requestFingerprint, type Execution, type OrderWorkflows } from './order-workflows';
+import { docsAssets, serveDocsPage, serveOpenApi } from './openapi';
 import { ServiceUnavailable, type ServiceReads } from './service-reads';
 import {
   cancelSchema,
@@ -35,6 +38,7 @@ import {
   paymentCallbackSchema,
   placeOrderSchema,
   resolveAttentionSchema,
+  untilSchema,
   waitSchema,
 } from './validation';
 
@@ -45,6 +49,8 @@ export interface ApiDependencies {
   /** The query database (orders list, catalog, customer credit) and the NATS connection that says how far behind it is. */
   query: { db: QueryDb; nats?: NatsConnection };
   config: Pick<Config, 'auth' | 'payments' | 'temporal'>;
+  /** Back-pressure on new orders (src/api/admission.ts); absent admits everything. */
+  admission?: Admission;
   log?: (line: string) => void;
 }
 
@@ -89,6 +95,20 @@ export function createApp(deps: ApiDependencies): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+  // A path that is not valid percent-encoding (e.g. /orders/%E0%A4) is a 400 before anything reads it: decoding a
+  // route's parameters would throw (a 500), and so would matching it to a route after the answer (the metrics).
+  app.use((req, _res, next) => {
+    try {
+      decodeURIComponent(req.path);
+    } catch {
+      return next(badRequest('the request path is not valid percent-encoding', [{ field: 'path', message: 'not valid percent-encoding' }]));
+    }
+    next();
+  });
+  // Prometheus metrics (src/observability): every request counted and timed by its route; GET /metrics needs no key.
+  const observability = apiObservability(query.nats);
+  app.use(observability.middleware);
+  app.get('/metrics', observability.handler);
 
   const orderLinks = (orderId: string) => ({
     self: `/orders/${orderId}`,
@@ -153,6 +173,11 @@ export function createApp(deps: ApiDependencies): express.Express {
     }
     res.status(202).json({ accepted: true });
   });
+
+  // The API's contract (OpenAPI 3.1, generated from the zod schemas: src/api/openapi.ts), and a page for people.
+  app.get('/openapi.json', serveOpenApi);
+  app.get('/docs', serveDocsPage);
+  app.use('/docs/assets', docsAssets());
 
   // --- everything else needs an API key ---------------------------------------------------------------------
 
@@ -235,6 +260,7 @@ export function createApp(deps: ApiDependencies): express.Express {
     const caller = callerOf(res);
     const order = parse(placeOrderSchema, req.body);
     const wait = req.query.wait === undefined ? 0 : parse(waitSchema, req.query.wait, 'wait');
+    const until = req.query.until === undefined ? 'end' : parse(untilSchema, req.query.until, 'until');
     const keyHeader = req.get('idempotency-key');
     const idempotencyKey = keyHeader === undefined ? undefined : parse(idempotencyKeySchema, keyHeader, 'Idempotency-Key');
     const orderId = idempotencyKey
@@ -274,6 +300,14 @@ export function createApp(deps: ApiDependencies): express.Express {
     }
     if (fields.length > 0) throw badRequest(fields.map((f) => `${f.field}: ${f.message}`).join('; '), fields);
 
+    // Past saturation a fast "not now" keeps the sagas already admitted finishing at full speed (admission.ts).
+    // A retry of an order already placed (same Idempotency-Key) is answered, never refused: it adds no work.
+    const verdict = (await deps.admission?.check()) ?? { admit: true };
+    if (!verdict.admit && !(idempotencyKey && (await workflows.executionState(orderId)) !== 'NOT_FOUND')) {
+      res.set('Retry-After', String(verdict.retryAfterSeconds));
+      throw new HttpError(503, 'overloaded', `${verdict.reason}; the order was not placed: retry in ${verdict.retryAfterSeconds} s`);
+    }
+
     let started: boolean;
     try {
       ({ started } = await workflows.start({ orderId, ...order, clientId: caller.principal }));
@@ -287,7 +321,16 @@ export function createApp(deps: ApiDependencies): express.Express {
       );
     }
     if (!started) res.set('Idempotent-Replayed', 'true');
-    const outcome = await workflows.waitForOutcome(orderId, wait);
+    if (until === 'decision') {
+      // Answered at the decision: the order accepted (it now waits for its dispatch window), refused or cancelled
+      // (compensating or ended), or waiting for a manager or an operator.
+      const answer = await workflows.waitForDecision(orderId, wait);
+      if (answer) {
+        res.status(200).location(`/orders/${orderId}`).json({ ...answer.state, decision: answer.decision, source: 'workflow', links: orderLinks(orderId) });
+        return;
+      }
+    }
+    const outcome = until === 'end' ? await workflows.waitForOutcome(orderId, wait) : undefined;
     if (outcome) {
       res.status(200).json({ ...outcome, source: 'workflow', links: orderLinks(orderId) });
       return;

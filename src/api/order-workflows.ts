@@ -17,17 +17,21 @@ import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { TASK_QUEUES, type SagaPolicy } from '../config';
 import {
+  AWAIT_DECISION_UPDATE_ID,
+  awaitDecision,
   CustomerIdAttribute,
+  decisionOf,
   getStatus,
   OrderStatusAttribute,
   paymentConfirmed,
   WORKFLOW_TYPE,
+  type DecisionAnswer,
   type OrderSagaInput,
   type OrderState,
   type PaymentConfirmation,
 } from '../workflows/definitions';
 import type { OrderSaga } from '../workflows/order-saga';
-import { conflict, isTemporalUnavailable, OutcomeUnknownError } from './errors';
+import { conflict, grpcCode, isTemporalUnavailable, OutcomeUnknownError } from './errors';
 import { trackDelivery } from './temporal-delivery';
 
 export interface PlaceOrder {
@@ -88,6 +92,7 @@ export function orderIdForKey(scope: { clientId: string; customerId: string }, i
   return `ord_${createHash('sha256').update(scoped).digest('hex').slice(0, 32)}`;
 }
 
+const GRPC_NOT_FOUND = 5;
 const PENDING_ACTIVITY_STATE = temporal.api.enums.v1.PendingActivityState;
 
 export class OrderWorkflows {
@@ -210,6 +215,34 @@ export class OrderWorkflows {
       return await this.client.withAbortSignal(abort.signal, () => this.handle(orderId).result());
     } catch (error) {
       if (abort.signal.aborted || error instanceof WorkflowFailedError || isTemporalUnavailable(error)) return undefined;
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Waits up to `seconds` for the order's decision (accepted, refused, cancelled, or waiting for a person):
+   * undefined if it has none by then, or if it cannot be read now (the caller reads it later).
+   */
+  async waitForDecision(orderId: string, seconds: number): Promise<DecisionAnswer | undefined> {
+    if (seconds <= 0) return undefined;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), seconds * 1000);
+    const started = Date.now();
+    try {
+      // One update per saga, shared by every caller (same update id): it changes nothing, so asking twice is safe.
+      return await this.client.withAbortSignal(abort.signal, () =>
+        this.handle(orderId).executeUpdate(awaitDecision, { updateId: AWAIT_DECISION_UPDATE_ID }),
+      );
+    } catch (error) {
+      if (abort.signal.aborted || isTemporalUnavailable(error)) return undefined;
+      // The saga has closed (its decision is its end), or it started before it knew this update.
+      if (error instanceof WorkflowNotFoundError || error instanceof WorkflowUpdateFailedError || grpcCode(error) === GRPC_NOT_FOUND) {
+        const end = await this.waitForOutcome(orderId, seconds - (Date.now() - started) / 1000);
+        const decision = end && decisionOf(end, end.status === 'CANCELLED');
+        return end && decision ? { decision, state: end } : undefined;
+      }
       throw error;
     } finally {
       clearTimeout(timer);

@@ -117,5 +117,43 @@ export const rejectOrder = defineUpdate<OrderState, [ManagerDecision]>('rejectOr
 export const cancelOrder = defineUpdate<OrderState, [CancelRequest]>('cancelOrder');
 /** An operator's decision for a saga in NEEDS_ATTENTION; refused (409) in any other state or for an action not allowed there. */
 export const resolveAttention = defineUpdate<OrderState, [AttentionResolution]>('resolveAttention');
+/**
+ * Where an order stands for a caller who wants an answer before the end: accepted (everything before the
+ * dispatch window is done), refused or cancelled (compensating or ended so), or waiting for a person (a manager's
+ * approval, an operator). Undefined while the saga has not got that far.
+ */
+export type OrderDecision = 'ACCEPTED' | 'REFUSED' | 'CANCELLED' | 'AWAITING_APPROVAL' | 'NEEDS_ATTENTION';
+
+export function decisionOf(state: Pick<OrderState, 'status'>, cancelled: boolean): OrderDecision | undefined {
+  switch (state.status) {
+    case 'AWAITING_DISPATCH':
+    case 'DISPATCHING':
+    case 'COMPLETED':
+      return 'ACCEPTED';
+    case 'COMPENSATING':
+      return cancelled ? 'CANCELLED' : 'REFUSED';
+    case 'REJECTED':
+      return 'REFUSED';
+    case 'CANCELLED':
+      return 'CANCELLED';
+    case 'AWAITING_APPROVAL':
+    case 'NEEDS_ATTENTION':
+      return state.status;
+    default:
+      return undefined;
+  }
+}
+
+export interface DecisionAnswer {
+  decision: OrderDecision;
+  state: OrderState;
+}
+
+/**
+ * Completes once the order has a decision (see OrderDecision), at once if it already has one. It changes nothing,
+ * so every caller uses the same update id and they all share one update per saga.
+ */
+export const awaitDecision = defineUpdate<DecisionAnswer, []>('awaitDecision');
+export const AWAIT_DECISION_UPDATE_ID = 'await-decision';
 /** A signal: the provider may call back before the saga starts waiting, and the saga keeps it until then. */
 export const paymentConfirmed = defineSignal<[PaymentConfirmation]>('paymentConfirmed');

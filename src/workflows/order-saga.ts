@@ -17,6 +17,7 @@
 // accepted in the same task as a timer is never ignored.
 import {
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   CancelledFailure,
@@ -25,6 +26,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxySinks,
   setHandler,
   sleep,
   upsertSearchAttributes,
@@ -37,9 +39,12 @@ import type { InventoryActivities } from '../activities/inventory/activities';
 import type { OrdersActivities } from '../activities/orders/activities';
 import type { PaymentsActivities } from '../activities/payments/activities';
 import type { ShippingActivities } from '../activities/shipping/activities';
+import type { SagaMetricsSinks } from '../observability/saga-sinks';
 import {
   approveOrder,
+  awaitDecision,
   cancelOrder,
+  decisionOf,
   getStatus,
   OrderStatusAttribute,
   paymentConfirmed,
@@ -82,6 +87,8 @@ const orders = proxyActivities<OrdersActivities>({ ...ACTIVITY_OPTIONS, taskQueu
 const inventory = proxyActivities<InventoryActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.inventory });
 const payments = proxyActivities<PaymentsActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.payments });
 const shipping = proxyActivities<ShippingActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.shipping });
+/** Metrics (src/observability/saga-sinks.ts): sink calls are no commands and are not made on replay, so never break determinism. */
+const { sagaMetrics } = proxySinks<SagaMetricsSinks>();
 
 const REFUSALS = new Set<string>(Object.values(Refusal));
 
@@ -137,6 +144,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
   let resumeAs: OrderStatus = 'PENDING';
   let pastPointOfNoReturn = false;
   let compensating = false;
+  let outcome: 'COMPLETED' | 'REJECTED' | 'CANCELLED' = 'COMPLETED';
   // The forward steps run in their own scope, so a cancellation request can interrupt them (a timer, a
   // wait or an activity) while the compensations, run outside it, cannot be interrupted.
   const forwardSteps = new CancellationScope();
@@ -181,6 +189,12 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
       },
     },
   );
+  // Answers at the decision rather than at the end: it waits for the state, and changes nothing.
+  setHandler(awaitDecision, async () => {
+    const decided = () => decisionOf(state, outcome === 'CANCELLED');
+    await condition(() => decided() !== undefined);
+    return { decision: decided()!, state };
+  });
   setHandler(paymentConfirmed, (message) => {
     // Only the provider's answer for this order's payment counts, and only its first answer.
     if (message.providerRef === providerRefFor(orderId)) confirmation ??= message;
@@ -191,6 +205,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
       resolution = request;
       // Resumed from now on, in what the status query answers too.
       state.attention = null;
+      sagaMetrics.attentionLeft(request.action);
       setStatus(resumeAs);
       return state;
     },
@@ -220,6 +235,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     resolution = undefined;
     state.attention = { phase, step, error: message, errorType: type, since: new Date().toISOString(), allowedActions };
     setStatus('NEEDS_ATTENTION');
+    sagaMetrics.attentionEntered(phase, step);
     log.error('saga needs attention', { orderId, phase, step, error: message });
     await recordAttention(state.attention);
     // Forward phase: inside the forward scope, so a customer's cancellation still ends the wait and compensates.
@@ -272,7 +288,6 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     }
   }
 
-  let outcome: 'COMPLETED' | 'REJECTED' | 'CANCELLED' = 'COMPLETED';
   try {
     await forwardSteps.run(async () => {
       const priced = await forward('priceOrder', () => inventory.priceOrder(input.lines));
@@ -360,6 +375,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     if (state.attention) {
       // A cancellation ended a wait for an operator: the compensations below take over.
       state.attention = null;
+      sagaMetrics.attentionLeft('cancelled');
       await recordAttention(null);
     }
     compensating = true;
@@ -367,6 +383,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     await compensations.runAll({
       onDone: (name, how) => {
         state.compensations.push(how === 'ran' ? name : `${name}_MANUALLY`);
+        sagaMetrics.compensated(name, how);
         state.pendingCompensations = compensations.pending();
       },
       onStuck: async (activity, failure) => (await waitForOperator('COMPENSATION', activity, failure, ['retry', 'resolved-manually'])) as 'retry' | 'resolved-manually',
@@ -393,5 +410,9 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
   );
   state.pendingCompensations = [];
   setStatus(outcome);
+  sagaMetrics.ended(outcome);
+  // A caller waiting for the decision is answered before the saga closes (no command: safe for older histories).
+  // Not cancellable: a saga cancelled through Temporal itself has compensated and must still return its state.
+  await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   return state;
 }

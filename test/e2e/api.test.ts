@@ -196,6 +196,27 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     await waitForStatus(pending.body.orderId, 'CANCELLED');
   });
 
+  it('answers at the decision when asked to (?until=decision): accepted before the dispatch window, or refused', async function () {
+    const key = `decision-${randomUUID()}`;
+    const placing = placeOrder({ customerId: 'cust-bob', lines: [{ sku: 'MS-002', quantity: 1 }] }, { 'Idempotency-Key': key }, '?wait=30&until=decision');
+    // The suite plays the bank: the order is accepted once the provider confirms its payment.
+    const placed = orderIdForKey({ clientId: PRINCIPALS.client, customerId: 'cust-bob' }, key);
+    await waitForStatus(placed, 'AWAITING_PAYMENT_CONFIRMATION');
+    await providerDecides(placed, 'CONFIRMED');
+    const accepted = await placing;
+    assert.equal(accepted.status, 200);
+    assert.equal(accepted.body.orderId, placed);
+    assert.equal(accepted.body.decision, 'ACCEPTED');
+    assert.equal(accepted.body.status, 'AWAITING_DISPATCH', 'answered before the dispatch window, not at the end');
+    assert.equal(accepted.headers.get('location'), `/orders/${placed}`);
+    await waitForStatus(placed, 'COMPLETED');
+
+    const refused = await placeOrder({ customerId: 'cust-carol', lines: [{ sku: 'MS-002', quantity: 1 }] }, {}, '?wait=20&until=decision');
+    assert.equal(refused.status, 200);
+    assert.equal(refused.body.decision, 'REFUSED');
+    assert.match(refused.body.failureReason, /insufficient credit/);
+  });
+
   it('starts one saga for a repeated Idempotency-Key, even when the requests race', async function () {
     const order = { customerId: 'cust-dave', lines: [{ sku: 'CB-005', quantity: 3 }] };
     const key = `e2e-${Date.now()}`;
@@ -353,6 +374,7 @@ describe('order API end to end (Temporal dev server, PostgreSQL, worker, HTTP)',
     it('answers 400 for a bad wait parameter or Idempotency-Key', async function () {
       const order = { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }] };
       assert.equal((await http('POST', '/orders?wait=forever', order)).body.error.fields[0].field, 'wait');
+      assert.equal((await http('POST', '/orders?wait=5&until=later', order)).body.error.fields[0].field, 'until');
       assert.equal((await http('POST', '/orders', order, { 'Idempotency-Key': 'x'.repeat(300) })).body.error.fields[0].field, 'Idempotency-Key');
     });
 

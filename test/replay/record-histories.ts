@@ -8,7 +8,7 @@ import path from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Refusal } from '../../src/domain';
-import { approveOrder, cancelOrder, rejectOrder, resolveAttention } from '../../src/workflows/definitions';
+import { approveOrder, AWAIT_DECISION_UPDATE_ID, awaitDecision, cancelOrder, rejectOrder, resolveAttention } from '../../src/workflows/definitions';
 import { failuresForGood, refusal } from '../support/fake-services';
 import { POLICY, SagaTestEnv, type SagaHandle } from '../support/saga-test-env';
 
@@ -114,6 +114,20 @@ export const SCENARIOS: Record<string, Scenario> = {
       await saga.waitForStatus(handle, 'AWAITING_DISPATCH');
       await saga.env.sleep(POLICY.dispatchDelay);
       await operator('resolved-manually')(saga, handle);
+    },
+  },
+  // Recorded once callers could ask for the decision (the awaitDecision update, answered before the end).
+  'completed-decision-asked': {
+    lines: CHEAP,
+    drive: async (_saga, handle) => {
+      await handle.executeUpdate(awaitDecision, { updateId: AWAIT_DECISION_UPDATE_ID });
+    },
+  },
+  'rejected-decision-asked': {
+    lines: CHEAP,
+    arrange: (saga) => saga.services.behaviours.set('reserveStock', refusal(Refusal.OutOfStock)),
+    drive: async (_saga, handle) => {
+      await handle.executeUpdate(awaitDecision, { updateId: AWAIT_DECISION_UPDATE_ID });
     },
   },
 };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Refusal } from '../../src/domain';
-import { approveOrder, cancelOrder, getStatus, rejectOrder } from '../../src/workflows/definitions';
+import { approveOrder, AWAIT_DECISION_UPDATE_ID, awaitDecision, cancelOrder, getStatus, rejectOrder } from '../../src/workflows/definitions';
 import { FakeServices, refusal, transientFailures } from '../support/fake-services';
 import { POLICY, SagaTestEnv, type SagaHandle } from '../support/saga-test-env';
 
@@ -193,6 +193,52 @@ describe('OrderSaga workflow (time-skipping)', function () {
     const result = await (await start()).result();
     assert.equal(result.status, 'REJECTED');
     assert.deepEqual(result.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
+  });
+
+  describe('the decision update (answered before the end)', function () {
+    const askDecision = (handle: SagaHandle) => handle.executeUpdate(awaitDecision, { updateId: AWAIT_DECISION_UPDATE_ID });
+
+    it('answers ACCEPTED once everything before the dispatch window is done, while the saga still runs', async function () {
+      const handle = await start();
+      const answer = await askDecision(handle);
+      assert.equal(answer.decision, 'ACCEPTED');
+      assert.equal(answer.state.status, 'AWAITING_DISPATCH');
+      assert.deepEqual(answer.state.completedSteps, ['ORDER_CREATED', 'STOCK_RESERVED', 'PAYMENT_AUTHORIZED', 'PAYMENT_CONFIRMED', 'SHIPMENT_SCHEDULED']);
+      assert.ok(!services.calls.includes('dispatchShipment'), 'answered before the point of no return');
+      // Asked again (another caller, the same update id): the same answer, and the saga goes on to the end.
+      assert.equal((await askDecision(handle)).decision, 'ACCEPTED');
+      assert.equal((await handle.result()).status, 'COMPLETED');
+    });
+
+    it('answers REFUSED with the reason as soon as the saga starts compensating', async function () {
+      services.behaviours.set('authorizePayment', refusal(Refusal.PaymentDeclined));
+      const handle = await start();
+      const answer = await askDecision(handle);
+      assert.equal(answer.decision, 'REFUSED');
+      assert.ok(['COMPENSATING', 'REJECTED'].includes(answer.state.status), answer.state.status);
+      assert.match(answer.state.failureReason ?? '', /\(test\)/);
+      assert.equal((await handle.result()).status, 'REJECTED');
+    });
+
+    it('answers AWAITING_APPROVAL when a manager must decide, and CANCELLED for a cancelled order', async function () {
+      const handle = await start([{ sku: 'PRICEY', quantity: 1 }]);
+      const answer = await askDecision(handle);
+      assert.equal(answer.decision, 'AWAITING_APPROVAL');
+      assert.equal(answer.state.status, 'AWAITING_APPROVAL');
+      await handle.executeUpdate(cancelOrder, { args: [{ reason: 'changed my mind' }] });
+      // A new update id: the first one completed with AWAITING_APPROVAL, which the server keeps for that id.
+      const after = await handle.executeUpdate(awaitDecision, { updateId: 'after-cancel' });
+      assert.equal(after.decision, 'CANCELLED');
+      assert.equal((await handle.result()).status, 'CANCELLED');
+    });
+
+    it('answers REFUSED for an order refused at its first step', async function () {
+      services.behaviours.set('priceOrder', refusal(Refusal.UnknownSku));
+      const handle = await start();
+      const [answer, result] = await Promise.all([askDecision(handle), handle.result()]);
+      assert.equal(result.status, 'REJECTED');
+      assert.equal(answer.decision, 'REFUSED');
+    });
   });
 
   describe('cancellation', function () {
