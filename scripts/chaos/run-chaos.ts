@@ -57,6 +57,10 @@ export interface ChaosSummary {
   submitted: number;
   accepted: number;
   refusedAtSubmission: number;
+  /** Why orders were refused at submission, e.g. { '400 validation_failed': 1, 'gave up: 503 overloaded': 2 }. */
+  refusalReasons: Record<string, number>;
+  /** Answers 503 overloaded (back-pressure) the clients waited out before sending the same order again. */
+  overloadedAnswers: number;
   terminal: { COMPLETED: number; REJECTED: number; CANCELLED: number };
   /** How each kind of order ended, e.g. { approval: { COMPLETED: 10, REJECTED: 3 } }. */
   byKind: Record<string, Record<string, number>>;
@@ -174,7 +178,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       DISPATCH_DELAY: '2s',
       // The clients place, read and cancel as one client application; approvals come with the manager's key.
       API_KEYS: `client:chaos-shop=chaos-client-key,manager:chaos=${MANAGER_TOKEN}`,
-      LOG_LEVEL: 'ERROR',
+      // INFO: ManagedProcess waits for each process's start line (`polling`, `listening on`…), which is at that level.
+      LOG_LEVEL: 'INFO',
     };
     // The sandbox payment provider, its own process with its own store, killed and restarted like the others.
     const providerPort = await freePort();
@@ -199,14 +204,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         ...(options.poolSize ? { DB_POOL_SIZE: String(options.poolSize) } : {}),
         ...(options.activityConcurrency ? { ACTIVITY_CONCURRENCY: String(options.activityConcurrency) } : {}),
       },
-      /worker: polling/,
+      /"msg":"polling /,
       log,
     );
     const apiEnv = Object.fromEntries(Object.entries(env).filter(([name]) => !/_DATABASE_URL$/.test(name) || name === 'QUERY_DATABASE_URL'));
     const serviceUrls = Object.fromEntries(SERVICES.map((s) => [`${s.toUpperCase()}_SERVICE_URL`, `http://127.0.0.1:${serviceApiPort}`]));
-    const api = new ManagedProcess('api', 'src/api/index.ts', { ...apiEnv, ...serviceUrls }, /api: listening/, log);
-    const relay = new ManagedProcess('relay', 'src/relay/index.ts', env, /relay: publishing/, log);
-    const projector = new ManagedProcess('projector', 'src/query/index.ts', env, /projector: applying/, log);
+    const api = new ManagedProcess('api', 'src/api/index.ts', { ...apiEnv, ...serviceUrls }, /"msg":"listening on /, log);
+    const relay = new ManagedProcess('relay', 'src/relay/index.ts', env, /"msg":"publishing the outboxes /, log);
+    const projector = new ManagedProcess('projector', 'src/query/index.ts', env, /"msg":"applying events /, log);
     await relay.start();
     cleanups.push(() => relay.stop());
     await projector.start();
@@ -222,6 +227,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
     const accepted = new Map<string, Kind>();
     let submitted = 0;
     let refusedAtSubmission = 0;
+    const refusalReasons: Record<string, number> = {};
+    let overloadedAnswers = 0;
+    const refuse = (reason: string) => {
+      refusedAtSubmission++;
+      refusalReasons[reason] = (refusalReasons[reason] ?? 0) + 1;
+    };
     let chaosBusy = false;
 
     async function call(method: string, url: string, body?: unknown, headers: Record<string, string> = {}) {
@@ -232,15 +243,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(20_000),
       });
-      return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, any> };
+      return { status: response.status, retryAfter: Number(response.headers.get('retry-after') ?? 0), body: (await response.json().catch(() => ({}))) as Record<string, any> };
     }
 
-    /** Places one order, retrying through outages with the same Idempotency-Key until the API answers. */
+    /**
+     * Places one order, retrying through outages with the same Idempotency-Key until the API answers. Told the
+     * system is overloaded (503 overloaded), it waits the Retry-After it is given, as the API asks, for up to 5
+     * minutes in all; an outage gets 120 attempts, half a second apart.
+     */
     async function place(i: number): Promise<void> {
       const kind = KINDS[i % KINDS.length];
       const key = `chaos-${i}`;
       submitted++;
-      for (let attempt = 0; attempt < 120; attempt++) {
+      const giveUpAt = Date.now() + 300_000;
+      let last = 'no answer';
+      for (let attempt = 0; attempt < 120 && Date.now() < giveUpAt; ) {
         try {
           const response = await call('POST', '/orders', orderFor(kind, i), { 'Idempotency-Key': key });
           if (response.status === 202 || response.status === 200) {
@@ -248,16 +265,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
             void followUp(response.body.orderId, kind);
             return;
           }
-          if (response.status < 500) {
-            refusedAtSubmission++;
-            return;
+          last = `${response.status} ${response.body?.error?.code ?? ''}`.trim();
+          if (response.status < 500) return refuse(last);
+          if (response.body?.error?.code === 'overloaded') {
+            overloadedAnswers++;
+            await sleep(response.retryAfter * 1000 || 1_000);
+            continue;
           }
-        } catch {
+        } catch (error) {
           // The API is down or restarting: the same key makes the retry safe.
+          last = `no answer (${error instanceof Error ? error.message : String(error)})`;
         }
+        attempt++;
         await sleep(500);
       }
-      refusedAtSubmission++;
+      refuse(`gave up: ${last}`);
     }
 
     /** Orders whose cancel was answered 202: they must end CANCELLED. */
@@ -443,6 +465,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       submitted,
       accepted: accepted.size,
       refusedAtSubmission,
+      refusalReasons,
+      overloadedAnswers,
       terminal,
       byKind,
       stillRunning,
@@ -481,7 +505,8 @@ export function formatSummary(s: ChaosSummary): string {
   const total = s.terminal.COMPLETED + s.terminal.REJECTED + s.terminal.CANCELLED;
   return [
     `orders submitted           ${s.submitted}`,
-    `orders accepted            ${s.accepted}   (refused at submission: ${s.refusedAtSubmission})`,
+    `orders accepted            ${s.accepted}   (refused at submission: ${s.refusedAtSubmission}${s.refusedAtSubmission ? `: ${Object.entries(s.refusalReasons).map(([reason, n]) => `${reason} ×${n}`).join(', ')}` : ''})`,
+    `overloaded answers waited  ${s.overloadedAnswers}   (503 overloaded: the client waited Retry-After and sent the same order again)`,
     `terminal                   ${total} = COMPLETED ${s.terminal.COMPLETED}, REJECTED ${s.terminal.REJECTED}, CANCELLED ${s.terminal.CANCELLED}   (${s.accepted ? ((100 * total) / s.accepted).toFixed(1) : '0'} %)`,
     ...Object.entries(s.byKind).map(([kind, outcomes]) => `  ${kind.padEnd(24)} ${Object.entries(outcomes).map(([status, n]) => `${status} ${n}`).join(', ')}`),
     `still running              ${s.stillRunning}`,

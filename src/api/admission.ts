@@ -5,9 +5,10 @@
 //
 // "Behind" is measured where the work waits: the age of the oldest task in the backlog of the saga's workflow
 // task queue and of each service's activity task queue (Temporal's DescribeTaskQueue statistics). An old backlog
-// that no worker is taking tasks from (dispatch rate 0) is an outage, not an overload: orders are still admitted
-// then, and wait durably for the workers to come back, as they always have. (Right after a worker dies, its
-// recent dispatch rate still counts for a short while: new orders may be refused, truthfully, meanwhile.)
+// on a queue no worker has polled lately is an outage, not an overload: orders are still admitted then, and wait
+// durably for the workers to come back, as they always have. (A worker polls again as soon as it has a free
+// slot, so live workers, even busy ones, keep polling; a dead one stops at once, unlike the queue's dispatch
+// rate, a trailing average that stays above zero for a while after the last worker died.)
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SERVICES, TASK_QUEUES } from '../config';
@@ -18,8 +19,8 @@ export interface QueueBacklog {
   /** Age of the oldest task waiting for a worker, in ms (0 with no backlog). */
   backlogAgeMs: number;
   backlogCount: number;
-  /** Whether workers are taking tasks from the queue (its recent dispatch rate is above zero). */
-  dispatching: boolean;
+  /** Whether a worker has polled the queue lately (within POLLED_WITHIN_MS): workers are alive. */
+  polled: boolean;
 }
 
 export type AdmissionVerdict =
@@ -27,6 +28,9 @@ export type AdmissionVerdict =
   | { admit: false; retryAfterSeconds: number; reason: string };
 
 const TASK_QUEUE_TYPE = temporal.api.enums.v1.TaskQueueType;
+/** A worker with a free slot polls without pause (each poll waits up to a minute on the server), so a few seconds suffice. */
+const POLLED_WITHIN_MS = 10_000;
+const tsToMs = (ts: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(ts?.seconds ?? 0) * 1000 + Math.round((ts?.nanos ?? 0) / 1e6);
 const NORMAL_KIND = temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL;
 
 /**
@@ -48,13 +52,12 @@ export function temporalBacklogProbe(client: Client, namespace: string, deadline
           taskQueueType: type,
           reportStats: true,
         });
-        const age = answer.stats?.approximateBacklogAge;
         return {
           taskQueue,
           kind,
-          backlogAgeMs: Number(age?.seconds ?? 0) * 1000 + Math.round((age?.nanos ?? 0) / 1e6),
+          backlogAgeMs: tsToMs(answer.stats?.approximateBacklogAge),
           backlogCount: Number(answer.stats?.approximateBacklogCount ?? 0),
-          dispatching: (answer.stats?.tasksDispatchRate ?? 0) > 0,
+          polled: (answer.pollers ?? []).some((poller) => Date.now() - tsToMs(poller.lastAccessTime) < POLLED_WITHIN_MS),
         };
       }),
     ));
@@ -89,7 +92,7 @@ export class Admission {
       this.verdict = { at: Date.now(), value: { admit: true } };
       return this.verdict.value;
     }
-    const behind = queues.filter((queue) => queue.dispatching && queue.backlogAgeMs > this.maxBacklogAgeMs!).sort((a, b) => b.backlogAgeMs - a.backlogAgeMs)[0];
+    const behind = queues.filter((queue) => queue.polled && queue.backlogAgeMs > this.maxBacklogAgeMs!).sort((a, b) => b.backlogAgeMs - a.backlogAgeMs)[0];
     const value: AdmissionVerdict = behind
       ? {
           admit: false,

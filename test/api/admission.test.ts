@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { Admission, type QueueBacklog } from '../../src/api/admission';
 
-const queue = (taskQueue: string, backlogAgeMs: number, dispatching = true): QueueBacklog => ({
+const queue = (taskQueue: string, backlogAgeMs: number, polled = true): QueueBacklog => ({
   taskQueue,
   kind: taskQueue === 'order-saga' ? 'workflow' : 'activity',
   backlogAgeMs,
   backlogCount: backlogAgeMs > 0 ? 7 : 0,
-  dispatching,
+  polled,
 });
 
 describe('admission (back-pressure rule)', function () {
@@ -24,7 +24,7 @@ describe('admission (back-pressure rule)', function () {
     assert.match(verdict.reason, /inventory has waited 4\.2 s \(7 waiting\)/);
   });
 
-  it('admits when no worker takes tasks from the queue with the backlog (an outage: orders wait durably), or when Temporal does not answer', async function () {
+  it('admits when no worker has polled the queue with the backlog lately (an outage: orders wait durably), or when Temporal does not answer', async function () {
     assert.deepEqual(await new Admission(async () => [queue('shipping', 60_000, false)], 2_000, 0).check(), { admit: true });
     assert.deepEqual(await new Admission(async () => Promise.reject(new Error('unreachable')), 2_000, 0).check(), { admit: true });
   });

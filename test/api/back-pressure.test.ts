@@ -57,4 +57,20 @@ describe('back-pressure on new orders (Temporal dev server, slow workers, HTTP)'
     }
     assert.equal(again?.status, 202, JSON.stringify(again?.body));
   });
+
+  it('keeps accepting orders while no worker runs: an old backlog nobody polls is an outage, and the orders wait for the workers', async function () {
+    await system.stack.workers!.shutdown();
+    // Right after the last poll a dead worker cannot be told from a busy one; 10 s without a poll can.
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    // Without an Idempotency-Key: a keyed order asks the orders service first, which is down with the workers here.
+    const placeUnkeyed = () => system.http('POST', '/orders', order);
+    const first = await placeUnkeyed();
+    assert.equal(first.status, 202, JSON.stringify(first.body));
+    // Its first workflow task now waits past the 1 s limit, with nobody to take it: still an outage, not an overload.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    for (let i = 0; i < 2; i++) {
+      const response = await placeUnkeyed();
+      assert.equal(response.status, 202, JSON.stringify(response.body));
+    }
+  });
 });
