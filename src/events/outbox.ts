@@ -8,7 +8,10 @@
 //   aggregate_type  e.g. Reservation; aggregate_id e.g. the order id
 //   sequence        1, 2, 3… per aggregate: two writers cannot both append the same one (unique key)
 //   type, payload, correlation_id (the order id), occurred_at, published_at (set by the polling relay)
+//   trace_context   the W3C trace context (traceparent) of the span that wrote the event, an activity's: the relay
+//                   continues that trace when it publishes the event (NULL when tracing is off)
 import { randomUUID } from 'node:crypto';
+import { activeTraceCarrier } from '../observability/tracing';
 
 /** What a service says happened. */
 export interface DomainEvent {
@@ -50,11 +53,13 @@ export interface RawExecutor {
  * aggregate's last; callers hold the aggregate's row lock, and the unique key refuses a concurrent duplicate.
  */
 export async function appendEvents(tx: RawExecutor, events: DomainEvent[]): Promise<void> {
+  const trace = activeTraceCarrier();
+  const traceContext = trace ? JSON.stringify(trace) : null;
   for (const event of events) {
     await tx.$executeRaw`
-      INSERT INTO outbox (id, aggregate_type, aggregate_id, sequence, type, payload, correlation_id)
+      INSERT INTO outbox (id, aggregate_type, aggregate_id, sequence, type, payload, correlation_id, trace_context)
       SELECT ${randomUUID()}::uuid, ${event.aggregateType}, ${event.aggregateId},
-             COALESCE(MAX(sequence), 0) + 1, ${event.type}, ${JSON.stringify(event.payload)}::jsonb, ${event.correlationId}
+             COALESCE(MAX(sequence), 0) + 1, ${event.type}, ${JSON.stringify(event.payload)}::jsonb, ${event.correlationId}, ${traceContext}::jsonb
       FROM outbox WHERE aggregate_type = ${event.aggregateType} AND aggregate_id = ${event.aggregateId}`;
   }
 }

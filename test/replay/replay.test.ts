@@ -8,10 +8,13 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
+import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import { Resource } from '@opentelemetry/resources';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createWorkerMetrics } from '../../src/observability/metrics';
 import { sagaMetricsSinks } from '../../src/observability/temporal';
 import { PATCH_ASK_PROVIDER_WHILE_WAITING, PATCH_RECORD_APPROVAL_DECISION } from '../../src/workflows/order-saga';
-import { workflowBundle } from '../support/temporal';
+import { tracingWorkflowBundle, workflowBundle } from '../support/temporal';
 
 const HISTORIES = path.join(__dirname, 'histories');
 type History = temporal.api.history.v1.IHistory;
@@ -69,6 +72,24 @@ describe('replay of recorded OrderSaga histories', function () {
       assert.equal(await counted(), 0, 'a replay counts no metric');
     });
   }
+
+  describe('with the workflow interceptors of tracing (src/workflows/tracing-interceptors.ts), as every saga worker runs', function () {
+    // Every history here was recorded without them: sagas started before they were added must replay with them. Their
+    // spans go to the `exporter` sink, which must not be called during replay.
+    const exporter = new InMemorySpanExporter();
+    const tracedOptions = async () => ({
+      workflowBundle: await tracingWorkflowBundle(),
+      sinks: { ...sagaMetricsSinks(metrics), exporter: makeWorkflowExporter(new SimpleSpanProcessor(exporter), new Resource({})) },
+    });
+
+    for (const file of files) {
+      it(`replays ${file} without a nondeterminism error`, async function () {
+        await Worker.runReplayHistory(await tracedOptions(), load(file), `replay-traced-${file}`);
+        assert.equal(await counted(), 0, 'a replay counts no metric');
+        assert.deepEqual(exporter.getFinishedSpans(), [], 'a replay exports no span');
+      });
+    }
+  });
 
   describe(`the patch "${PATCH_RECORD_APPROVAL_DECISION}"`, function () {
     // Recording the manager's decision with the order added an activity after the approval wait. Sagas that

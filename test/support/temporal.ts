@@ -3,12 +3,27 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { temporalTestServerPath } from '../../src/local-stack/tools';
+import { TRACING_WORKFLOW_MODULES } from '../../src/observability/temporal-tracing';
 
 let bundle: Promise<WorkflowBundle> | undefined;
+let tracingBundle: Promise<WorkflowBundle> | undefined;
 
 export function workflowBundle(): Promise<WorkflowBundle> {
   bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
   return bundle;
+}
+
+/**
+ * The workflows as every saga worker bundles them at start: with the workflow side of tracing, which a worker runs
+ * whether tracing is on or off (src/observability/temporal-tracing.ts). workflowBundle() is the workflows alone.
+ */
+export function tracingWorkflowBundle(): Promise<WorkflowBundle> {
+  tracingBundle ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'),
+    workflowInterceptorModules: TRACING_WORKFLOW_MODULES,
+    logger: quietLogger,
+  });
+  return tracingBundle;
 }
 
 export function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
