@@ -17,6 +17,7 @@ import { chromium, type Page } from 'playwright-core';
 import { loadConfig, type Config } from '../src/config';
 import { freePort } from '../src/local-stack/free-port';
 import { startStack } from '../src/local-stack/stack';
+import { createLogger } from '../src/observability/logging';
 import { PROJECT_ROOT } from '../src/local-stack/tools';
 import { OrderStatusAttribute, SEARCH_ATTRIBUTES, TERMINAL_STATUSES, type OrderStatus } from '../src/workflows/definitions';
 
@@ -68,7 +69,8 @@ async function system(): Promise<System> {
       providerPort: 0,
       natsPort: await freePort(),
       serviceApiPort: 0,
-      log: (line) => lines.push(line),
+      // What the stack says, shown only if it fails.
+      logger: createLogger({ service: 'screenshots', format: 'pretty', destination: { write: (line: string) => void lines.push(line.trimEnd()) } }),
     });
     if (!stack.temporalUiUrl) {
       await stack.stop();

@@ -78,6 +78,9 @@ export type SearchAttributeRegistration = 'auto' | 'required' | 'off';
 
 export const LOG_LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'] as const;
 export type LogLevelName = (typeof LOG_LEVELS)[number];
+/** `json`: one JSON object per line, for log collectors; `pretty`: a readable line, for a terminal. */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Config {
   /** NODE_ENV=production: secrets must be set, long and not the development defaults. */
@@ -166,8 +169,13 @@ export interface Config {
     /** Attempts an unexpected activity error (a bug) gets before its saga stops for an operator (UNEXPECTED_ERROR_MAX_ATTEMPTS). */
     unexpectedErrorMaxAttempts: number;
   };
-  /** LOG_LEVEL of the Temporal runtime; unset lets each program choose (WARN for `npm start`, INFO for a worker). */
+  /**
+   * LOG_LEVEL of every log line of the process (src/observability/logging.ts): the system's own, and the Temporal
+   * SDK's, workflows' and activities', which go through the same logger. Unset: INFO.
+   */
   logLevel?: LogLevelName;
+  /** LOG_FORMAT; unset lets each program choose (`pretty` for `npm start`, `json` for the others). */
+  logFormat?: LogFormat;
   /** Ports of the servers `npm start` runs itself. */
   localStack: {
     postgresPort: number;
@@ -180,6 +188,18 @@ export interface Config {
   };
   /** Fault injection for reliability tests (src/worker/fault-injection.ts); unset in normal operation, refused in production. */
   faultInjection?: string;
+  /** OpenTelemetry traces (src/observability/tracing.ts), the standard OTEL_* variables; off unless an OTLP endpoint is set. */
+  tracing?: TracingConfig;
+}
+
+export interface TracingConfig {
+  /**
+   * Where spans are sent, OTLP over HTTP (protobuf): OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as it is, else
+   * OTEL_EXPORTER_OTLP_ENDPOINT + `/v1/traces`; unset (or OTEL_SDK_DISABLED=true): tracing is off.
+   */
+  tracesEndpoint?: string;
+  /** OTEL_SERVICE_NAME; unset: each program names itself (order-saga-api, order-saga-worker, …). */
+  serviceName?: string;
 }
 
 export class ConfigError extends Error {
@@ -507,6 +527,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       unexpectedErrorMaxAttempts: integer(env, 'UNEXPECTED_ERROR_MAX_ATTEMPTS', 5, 1, 1_000),
     },
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS),
+    logFormat: oneOf(env, 'LOG_FORMAT', LOG_FORMATS),
     localStack: {
       postgresPort: port(env, 'EMBEDDED_POSTGRES_PORT', 54329),
       temporalPort: port(env, 'TEMPORAL_DEV_PORT', 7233),
@@ -516,5 +537,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       temporalDurability: oneOf(env, 'TEMPORAL_DEV_DURABILITY', ['fast', 'full'] as const, 'fast'),
     },
     faultInjection,
+    tracing: tracing(env),
   };
+}
+
+/** The standard OpenTelemetry variables this system reads (the OTLP exporter also reads OTEL_EXPORTER_OTLP_HEADERS and the like itself). */
+function tracing(env: NodeJS.ProcessEnv): TracingConfig {
+  const disabled = boolean(env, 'OTEL_SDK_DISABLED') ?? false;
+  const traces = url(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', undefined, ['http:', 'https:']);
+  const base = url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT', undefined, ['http:', 'https:']);
+  const serviceName = read(env, 'OTEL_SERVICE_NAME');
+  return { tracesEndpoint: disabled ? undefined : (traces ?? (base ? `${base}/v1/traces` : undefined)), serviceName };
 }

@@ -80,6 +80,7 @@ describe('configuration (src/config.ts)', function () {
     ['an unknown payment provider', { PAYMENT_PROVIDER: 'paypal' }, /^PAYMENT_PROVIDER/],
     ['an unknown worker role', { WORKER_ROLES: 'saga,billing' }, /^WORKER_ROLES.*billing/],
     ['an unknown log level', { LOG_LEVEL: 'LOUD' }, /^LOG_LEVEL/],
+    ['an unknown log format', { LOG_FORMAT: 'xml' }, /^LOG_FORMAT/],
     ['an embedded port that is not a number', { EMBEDDED_POSTGRES_PORT: 'five' }, /^EMBEDDED_POSTGRES_PORT/],
     ['a Temporal address without a port', { TEMPORAL_ADDRESS: 'temporal' }, /^TEMPORAL_ADDRESS/],
     ['a namespace with spaces', { TEMPORAL_NAMESPACE: 'my orders' }, /^TEMPORAL_NAMESPACE/],

@@ -105,7 +105,6 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       providerPort: 0,
       natsPort: await freePort(),
       serviceApiPort: 0,
-      log: () => {},
     });
     stops.push(() => stack.stop());
     const clientKey = config.auth.apiKeys.find((key) => key.role === 'client')!.key;

@@ -19,6 +19,8 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { OrderRecord } from '../activities/orders/read-model';
 import { isValidSignature, SIGNATURE_HEADER } from '../activities/payments/provider';
 import { apiObservability } from '../observability/api';
+import { silentLogger, type Logger } from '../observability/logging';
+import { requestLog } from '../observability/request-log';
 import type { QueryDb } from '../query/db';
 import { getCustomer, getProduct, listCustomers, listOrders, listProducts, viewsLag } from '../query/read';
 import { approveOrder, cancelOrder, rejectOrder, resolveAttention, TERMINAL_STATUSES, type OrderState, type OrderStatus } from '../workflows/definitions';
@@ -51,7 +53,8 @@ export interface ApiDependencies {
   config: Pick<Config, 'auth' | 'payments' | 'temporal'>;
   /** Back-pressure on new orders (src/api/admission.ts); absent admits everything. */
   admission?: Admission;
-  log?: (line: string) => void;
+  /** The process's logger (src/observability/logging.ts): one line per request, and unexpected errors; silent if absent. */
+  logger?: Logger;
 }
 
 const JSON_LIMIT = '32kb';
@@ -91,7 +94,7 @@ function publicRecord(record: OrderRecord) {
 
 export function createApp(deps: ApiDependencies): express.Express {
   const { workflows, services, query, config } = deps;
-  const log = deps.log ?? ((line: string) => console.error(line));
+  const logger = (deps.logger ?? silentLogger).child({ component: 'http' });
   const app = express();
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
@@ -108,6 +111,7 @@ export function createApp(deps: ApiDependencies): express.Express {
   // Prometheus metrics (src/observability): every request counted and timed by its route; GET /metrics needs no key.
   const observability = apiObservability(query.nats);
   app.use(observability.middleware);
+  app.use(requestLog(logger));
   app.get('/metrics', observability.handler);
 
   const orderLinks = (orderId: string) => ({
@@ -117,6 +121,11 @@ export function createApp(deps: ApiDependencies): express.Express {
   });
 
   const orderIdParam = (req: Request) => parse(orderIdSchema, req.params.orderId, 'orderId');
+  // The request log names the order a route is about (a malformed id is left out: it names no order).
+  app.param('orderId', (_req, res, next, value) => {
+    if (orderIdSchema.safeParse(value).success) res.locals.orderId = value;
+    next();
+  });
   const unknownOrder = (orderId: string) => notFound(`order ${orderId} not found`);
 
   // --- unauthenticated: health checks and the payment provider's signed callback ----------------------------
@@ -165,6 +174,7 @@ export function createApp(deps: ApiDependencies): express.Express {
       throw new HttpError(400, 'invalid_json', 'the request body is not valid JSON', [{ field: 'body', message: 'not valid JSON' }]);
     }
     const callback = parse(paymentCallbackSchema, body);
+    res.locals.orderId = callback.orderId; // for the request log
     await mustBeRunning(callback.orderId, undefined);
     try {
       await workflows.confirmPayment(callback.orderId, { providerRef: callback.providerRef, outcome: callback.outcome, reason: callback.reason });
@@ -266,6 +276,7 @@ export function createApp(deps: ApiDependencies): express.Express {
     const orderId = idempotencyKey
       ? orderIdForKey({ clientId: caller.principal, customerId: order.customerId }, idempotencyKey)
       : `ord_${randomUUID().replaceAll('-', '')}`;
+    res.locals.orderId = orderId; // for the request log, whatever the answer
 
     if (idempotencyKey) {
       // A replay of an order that has already ended is answered from its record, even long after Temporal has
@@ -460,7 +471,7 @@ export function createApp(deps: ApiDependencies): express.Express {
   });
 
   app.use((req, _res, next) => next(notFound(`no route for ${req.method} ${req.path}`)));
-  app.use(errorHandler(log));
+  app.use(errorHandler(logger));
   return app;
 }
 

@@ -4,6 +4,7 @@
 // says where to look, because the write may have taken effect.
 import { isGrpcServiceError, ServiceError } from '@temporalio/client';
 import type { ErrorRequestHandler } from 'express';
+import type { Logger } from '../observability/logging';
 import { ServiceUnavailable } from './service-reads';
 
 export interface FieldError {
@@ -103,8 +104,9 @@ const BODY_ERRORS: Record<string, [number, string, string]> = {
   'request.size.invalid': [400, 'invalid_body', 'the request body length does not match its header'],
 };
 
-export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
-  return (error, _req, res, _next) => {
+/** Answers every error as JSON; an unexpected one (a bug: a 500) is logged with its stack and the order it was about. */
+export function errorHandler(logger: Pick<Logger, 'error'>): ErrorRequestHandler {
+  return (error, req, res, _next) => {
     let http: HttpError;
     if (error instanceof HttpError) http = error;
     else if (typeof error?.type === 'string' && BODY_ERRORS[error.type]) {
@@ -116,9 +118,10 @@ export function errorHandler(log: (line: string) => void): ErrorRequestHandler {
     else if (isDatabaseUnavailable(error)) http = new HttpError(503, 'database_unavailable', 'a database is unreachable; nothing was changed, retry later');
     else if (error instanceof ServiceUnavailable) http = new HttpError(503, 'service_unavailable', `${error.message}; nothing was changed, retry later`);
     else {
-      log(`unexpected error: ${error?.stack ?? error}`);
+      logger.error({ err: error, method: req.method, path: req.path, orderId: res.locals.orderId }, 'unexpected error');
       http = new HttpError(500, 'internal_error', 'internal error');
     }
+    res.locals.errorCode = http.code; // for the request log (src/observability/request-log.ts)
     if (res.headersSent) return;
     if (http.status === 401) res.set('WWW-Authenticate', 'Bearer realm="order-api"');
     res.status(http.status).json({ error: { code: http.code, message: http.message, ...(http.fields ? { fields: http.fields } : {}), ...http.details } });

@@ -4,6 +4,9 @@ import { Client, Connection } from '@temporalio/client';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Config, ServiceName } from '../config';
 import { connectNats } from '../events/nats-connection';
+import type { Logger } from '../observability/logging';
+import { clientTracingInterceptors } from '../observability/temporal-tracing';
+import type { Tracing } from '../observability/tracing';
 import { connectQueryDb } from '../query/db';
 import { temporalConnectionOptions } from '../temporal-connection';
 import { Admission, temporalBacklogProbe } from './admission';
@@ -36,17 +39,20 @@ export async function startApiServer(options: {
   temporalAddress: string;
   /** Deadline of each Temporal call (default 5 s). */
   rpcTimeoutMs?: number;
-  log?: (line: string) => void;
+  /** The process's logger (src/observability/logging.ts); silent if absent. */
+  logger?: Logger;
+  /** The process's tracing (src/observability/tracing.ts): when on, the Temporal client's calls are spans too. */
+  tracing?: Tracing;
 }): Promise<ApiServer> {
   const { config } = options;
   const connection = apiTemporalConnection(config.temporal, options.temporalAddress);
-  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const client = new Client({ connection, namespace: config.temporal.namespace, interceptors: { workflow: clientTracingInterceptors(options.tracing) } });
   const services = httpServiceReads(options.serviceUrls);
   const queryDb = connectQueryDb(options.queryDatabaseUrl);
   const nats: NatsConnection | undefined = options.natsServers ? await connectNats(options.natsServers, 'order-saga-api') : undefined;
   const workflows = new OrderWorkflows(client, config.saga, options.rpcTimeoutMs);
   const admission = new Admission(temporalBacklogProbe(client, config.temporal.namespace), config.api.maxBacklogAgeMs);
-  const app = createApp({ workflows, services, query: { db: queryDb, nats }, config, admission, log: options.log });
+  const app = createApp({ workflows, services, query: { db: queryDb, nats }, config, admission, logger: options.logger });
   const server = app.listen(config.api.port, config.api.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

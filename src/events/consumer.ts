@@ -13,6 +13,8 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerConfig, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { isTransientError } from '../worker/error-classification';
+import { eventLogFields, silentLogger, type Logger } from '../observability/logging';
+import { contextFromCarrier, inSpan, SpanKind, tracingEnabled, type TraceCarrier } from '../observability/tracing';
 import type { EventEnvelope } from './relay';
 import { deadLetterSubject } from './streams';
 
@@ -53,7 +55,8 @@ export interface DurableConsumerOptions {
   recordDeadLetter?(event: ConsumedEvent, reason: string): Promise<void>;
   /** Attempts before an event that keeps failing is dead-lettered. */
   maxDeliveries?: number;
-  log?: (line: string) => void;
+  /** Where the consumer says what it applied (debug), retries and dead-letters; silent if absent. */
+  logger?: Logger;
 }
 
 /** The server-side configuration of a durable consumer: explicit acks, every event from the start, no server-side give-up. */
@@ -98,13 +101,13 @@ export class DurableConsumer {
   private running = false;
   private messages?: ConsumerMessages;
   private readonly maxDeliveries: number;
-  private readonly log: (line: string) => void;
+  private readonly logger: Logger;
   /** Events applied and dead-lettered by this process (for logs and tests). */
   readonly counts = { applied: 0, deadLettered: 0 };
 
   constructor(private readonly options: DurableConsumerOptions) {
     this.maxDeliveries = options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES;
-    this.log = options.log ?? (() => {});
+    this.logger = (options.logger ?? silentLogger).child({ component: 'consumer', consumer: options.name, stream: options.stream });
   }
 
   /** Consumes until stop(); reconnects by itself after NATS or the consumer went away. */
@@ -118,10 +121,10 @@ export class DurableConsumer {
         this.messages = await consumer.consume({ max_messages: 10 });
         for await (const message of this.messages) {
           if (!this.running) break; // not acknowledged: delivered again to whoever consumes next
-          await this.process(message);
+          await this.processTraced(message);
         }
       } catch (error) {
-        if (this.running) this.log(`consumer ${name}: ${String(error)}; retrying in ${retryMs} ms`);
+        if (this.running) this.logger.warn({ err: error }, `consuming failed; retrying in ${retryMs} ms`);
       } finally {
         this.messages = undefined;
       }
@@ -135,8 +138,39 @@ export class DurableConsumer {
     void this.messages?.close().catch(() => {});
   }
 
+  /**
+   * process() in a `process <subject>` span while tracing is on: the child of the context the relay sent in the
+   * message's `traceparent` header (its publish span), so that the event's handling, its database work included,
+   * continues the trace of the activity that wrote the event. Redeliveries are spans of their own in the same trace.
+   */
+  private processTraced(message: JsMsg): Promise<void> {
+    if (!tracingEnabled()) return this.process(message);
+    const carrier: TraceCarrier = {};
+    for (const name of ['traceparent', 'tracestate']) {
+      const value = message.headers?.get(name);
+      if (value) carrier[name] = value;
+    }
+    const attributes = {
+      'messaging.system': 'nats',
+      'messaging.operation.type': 'process',
+      'messaging.destination.name': message.subject,
+      'messaging.consumer.group.name': this.options.name,
+      'messaging.message.id': message.headers?.get('Nats-Msg-Id') ?? '',
+      'messaging.nats.stream': this.options.stream,
+      'messaging.nats.stream_sequence': message.info.streamSequence,
+      'messaging.nats.delivery_count': message.info.deliveryCount,
+      'order_saga.event_type': message.headers?.get('Event-Type') ?? '',
+      'order_saga.correlation_id': message.headers?.get('Correlation-Id') ?? '',
+    };
+    return inSpan(`process ${message.subject}`, { kind: SpanKind.CONSUMER, parent: contextFromCarrier(carrier), attributes }, async (span) => {
+      const deadLettered = this.counts.deadLettered;
+      await this.process(message);
+      if (this.counts.deadLettered > deadLettered) span.setAttribute('order_saga.dead_lettered', true);
+    });
+  }
+
   private async process(message: JsMsg): Promise<void> {
-    const { stream, name } = this.options;
+    const { stream } = this.options;
     let envelope: EventEnvelope;
     try {
       envelope = message.json<EventEnvelope>();
@@ -157,14 +191,15 @@ export class DurableConsumer {
         await this.options.handle(event);
         message.ack();
         this.counts.applied++;
+        this.logger.debug({ ...eventLogFields(envelope), streamSequence: event.streamSequence }, 'applied');
         return;
       } catch (error) {
         if (!this.running) return; // left unacknowledged: delivered again
         if (isTransientError(error)) {
-          if (transientRetries++ % 10 === 0) this.log(`consumer ${name}: ${envelope.type} ${envelope.id} waits: ${String(error)}`);
+          if (transientRetries++ % 10 === 0) this.logger.warn({ ...eventLogFields(envelope), err: error }, 'waits for a transient fault to pass');
         } else {
           failures++;
-          this.log(`consumer ${name}: ${envelope.type} ${envelope.id} failed (attempt ${failures} of ${this.maxDeliveries}): ${String(error)}`);
+          this.logger.warn({ ...eventLogFields(envelope), err: error, attempt: failures, maxDeliveries: this.maxDeliveries }, 'failed to apply');
           if (failures >= this.maxDeliveries) {
             await this.deadLetter(message, envelope, String(error instanceof Error ? error.message : error), event);
             return;
@@ -194,7 +229,8 @@ export class DurableConsumer {
     if (consumed) await this.options.recordDeadLetter?.(consumed, reason);
     message.ack();
     this.counts.deadLettered++;
-    this.log(`consumer ${name}: DEAD LETTER ${stream}#${message.info.streamSequence} (${'type' in event ? event.type : 'unparseable'}): ${reason}`);
+    const about = 'type' in event ? eventLogFields(event) : { eventId: id, eventType: 'unparseable' };
+    this.logger.error({ ...about, streamSequence: message.info.streamSequence, deliveries: letter.deliveries, reason }, 'DEAD LETTER: the event was not applied');
   }
 }
 

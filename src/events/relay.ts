@@ -15,6 +15,8 @@ import { Client } from 'pg';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { ServiceName } from '../config';
+import { eventLogFields, silentLogger, type Logger } from '../observability/logging';
+import { contextFromCarrier, inSpan, injectInto, SpanKind, type TraceCarrier } from '../observability/tracing';
 import type { StoredEvent } from './outbox';
 import { subjectOf } from './streams';
 
@@ -43,6 +45,8 @@ export interface OutboxRow {
   payload: Record<string, unknown>;
   correlation_id: string;
   occurred_at: Date;
+  /** The trace context of the span that wrote the event (src/events/outbox.ts); null when it was not traced. */
+  trace_context?: TraceCarrier | null;
 }
 
 /** The options of both relay modes. */
@@ -62,7 +66,8 @@ export interface RelayRunOptions {
   idleMs?: number;
   /** The pause before trying again after a failure, or to lead while another relay does. */
   retryMs?: number;
-  log?: (line: string) => void;
+  /** Where the relay says what it published (debug), purged and what failed; silent if absent. */
+  logger?: Logger;
 }
 
 /** What runs a database's relay, whatever its mode. */
@@ -86,13 +91,29 @@ export function toEnvelope(service: ServiceName, row: OutboxRow): EventEnvelope 
   };
 }
 
-/** Publishes one event to its service's stream and resolves once JetStream has stored it. */
-export async function publishEnvelope(js: JetStreamClient, envelope: EventEnvelope): Promise<void> {
-  const meta = headers();
-  meta.set('Correlation-Id', envelope.correlationId);
-  meta.set('Event-Type', envelope.type);
-  meta.set('Aggregate', `${envelope.aggregateType}:${envelope.aggregateId}:${envelope.sequence}`);
-  await js.publish(subjectOf(envelope.service, envelope.type), JSON.stringify(envelope), { msgID: envelope.id, headers: meta });
+/**
+ * Publishes one event to its service's stream and resolves once JetStream has stored it. While tracing is on, in a
+ * `publish <subject>` span, the child of `traceContext` (the trace of the activity that wrote the event), whose own
+ * context goes in the message's `traceparent` header for the consumers to continue.
+ */
+export async function publishEnvelope(js: JetStreamClient, envelope: EventEnvelope, traceContext?: TraceCarrier | null): Promise<void> {
+  const subject = subjectOf(envelope.service, envelope.type);
+  const attributes = {
+    'messaging.system': 'nats',
+    'messaging.operation.type': 'publish',
+    'messaging.destination.name': subject,
+    'messaging.message.id': envelope.id,
+    'order_saga.event_type': envelope.type,
+    'order_saga.correlation_id': envelope.correlationId,
+  };
+  await inSpan(`publish ${subject}`, { kind: SpanKind.PRODUCER, parent: contextFromCarrier(traceContext), attributes }, async (span) => {
+    const meta = headers();
+    meta.set('Correlation-Id', envelope.correlationId);
+    meta.set('Event-Type', envelope.type);
+    meta.set('Aggregate', `${envelope.aggregateType}:${envelope.aggregateId}:${envelope.sequence}`);
+    if (span.isRecording()) injectInto(meta);
+    await js.publish(subject, JSON.stringify(envelope), { msgID: envelope.id, headers: meta });
+  });
 }
 
 /** Marks rows published, in one statement. */
@@ -105,16 +126,20 @@ export async function markPublished(client: Client, ids: string[]): Promise<void
  * per-aggregate order holds on the stream), then marks them published in the same transaction that locked them.
  * Answers how many were published.
  */
-export async function publishOutboxBatch(client: Client, nats: NatsConnection, service: ServiceName, batchSize: number): Promise<number> {
+export async function publishOutboxBatch(client: Client, nats: NatsConnection, service: ServiceName, batchSize: number, logger = silentLogger): Promise<number> {
   const js = jetstream(nats);
   await client.query('BEGIN');
   try {
     const { rows } = await client.query<OutboxRow>(
-      `SELECT id, aggregate_type, aggregate_id, sequence, type, payload, correlation_id, occurred_at
+      `SELECT id, aggregate_type, aggregate_id, sequence, type, payload, correlation_id, occurred_at, trace_context
          FROM outbox WHERE published_at IS NULL ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED`,
       [batchSize],
     );
-    for (const row of rows) await publishEnvelope(js, toEnvelope(service, row));
+    for (const row of rows) {
+      const envelope = toEnvelope(service, row);
+      await publishEnvelope(js, envelope, row.trace_context);
+      logger.debug(eventLogFields(envelope), 'published');
+    }
     await markPublished(client, rows.map((row) => row.id));
     await client.query('COMMIT');
     return rows.length;
@@ -185,6 +210,7 @@ export class PollingRelay implements Relay {
   private leader = false;
   private running = false;
   private readonly purge: RetentionPurge;
+  private logger: Logger = silentLogger;
 
   constructor(private readonly options: PollingRelayOptions) {
     this.purge = new RetentionPurge(options.retentionMs);
@@ -205,7 +231,7 @@ export class PollingRelay implements Relay {
    */
   async publishBatch(): Promise<number> {
     if (!this.leader || !this.client) throw new Error(`the ${this.options.service} relay is not the active one`);
-    return publishOutboxBatch(this.client, this.options.nats, this.options.service, this.options.batchSize ?? 100);
+    return publishOutboxBatch(this.client, this.options.nats, this.options.service, this.options.batchSize ?? 100, this.logger);
   }
 
   /**
@@ -213,7 +239,8 @@ export class PollingRelay implements Relay {
    * empty. A failure (NATS or PostgreSQL away) drops the connection, waits and starts over: the rows not marked
    * are published again.
    */
-  async run({ idleMs = 200, retryMs = 1_000, log = (_line: string) => {} }: RelayRunOptions = {}): Promise<void> {
+  async run({ idleMs = 200, retryMs = 1_000, logger = silentLogger }: RelayRunOptions = {}): Promise<void> {
+    this.logger = logger.child({ component: 'relay', outbox: this.options.service, mode: 'polling' });
     this.running = true;
     while (this.running) {
       try {
@@ -222,10 +249,10 @@ export class PollingRelay implements Relay {
           continue;
         }
         const purged = await this.purge.runIfDue(this.client!);
-        if (purged > 0) log(`relay ${this.options.service}: purged ${purged} published events`);
+        if (purged > 0) this.logger.info({ purged }, `purged ${purged} published events`);
         if ((await this.publishBatch()) === 0) await sleep(idleMs);
       } catch (error) {
-        log(`relay ${this.options.service}: ${String(error)}; retrying in ${retryMs} ms`);
+        this.logger.warn({ err: error }, `relaying failed; retrying in ${retryMs} ms`);
         await this.close();
         await sleep(retryMs);
       }

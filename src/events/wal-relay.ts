@@ -19,6 +19,8 @@ import type { Client } from 'pg';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import type { ServiceName } from '../config';
+import type { TraceCarrier } from '../observability/tracing';
+import { eventLogFields, silentLogger, type Logger } from '../observability/logging';
 import {
   connectRelayClient,
   markPublished,
@@ -67,6 +69,7 @@ export class WalRelay implements Relay {
   private running = false;
   private session?: ReplicationSession;
   private readonly purge: RetentionPurge;
+  private logger: Logger = silentLogger;
 
   constructor(private readonly options: RelayOptions) {
     this.purge = new RetentionPurge(options.retentionMs);
@@ -99,7 +102,7 @@ export class WalRelay implements Relay {
     const batchSize = this.options.batchSize ?? 100;
     let total = 0;
     for (;;) {
-      const published = await publishOutboxBatch(client, this.options.nats, this.options.service, batchSize);
+      const published = await publishOutboxBatch(client, this.options.nats, this.options.service, batchSize, this.logger);
       total += published;
       // A short batch means none was left when it was read; later rows are in the slot anyway.
       if (published < batchSize) return total;
@@ -111,8 +114,8 @@ export class WalRelay implements Relay {
    * A failure (PostgreSQL or NATS away, the slot lost) closes the connections, waits `retryMs` and starts over
    * from the slot's last acknowledged position.
    */
-  async run({ retryMs = 1_000, log = (_line: string) => {} }: RelayRunOptions = {}): Promise<void> {
-    const name = `relay ${this.options.service} (wal)`;
+  async run({ retryMs = 1_000, logger = silentLogger }: RelayRunOptions = {}): Promise<void> {
+    const log = (this.logger = logger.child({ component: 'relay', outbox: this.options.service, mode: 'wal' }));
     this.running = true;
     while (this.running) {
       try {
@@ -121,21 +124,21 @@ export class WalRelay implements Relay {
           continue;
         }
         // The slot first: what the catch-up below does not see yet, the slot has from now on.
-        const start = await ensureSlot(this.activeClient(), this.slot!, (line) => log(`${name}: ${line}`));
-        await this.purgeIfDue(name, log);
+        const start = await ensureSlot(this.activeClient(), this.slot!, (line) => log.warn({ slot: this.slot }, line));
+        await this.purgeIfDue();
         const caughtUp = await this.catchUp();
-        if (caughtUp > 0) log(`${name}: published ${caughtUp} events written while the log was not being read`);
-        if (this.running) await this.stream(start, name, log);
+        if (caughtUp > 0) log.info({ published: caughtUp }, `published ${caughtUp} events written while the log was not being read`);
+        if (this.running) await this.stream(start);
       } catch (error) {
         if (!this.running) break; // stopped: the connection ended because of it, nothing to report or retry
         if (isSlotInUse(error)) {
           // Keep the lock: this relay is the active one, the slot's other reader is a leftover about to go.
-          log(`${name}: slot ${this.slot} is in use by another connection (${errorMessage(error)}); waiting ${retryMs} ms`);
+          log.warn({ slot: this.slot, err: error }, `slot ${this.slot} is in use by another connection; waiting ${retryMs} ms`);
           await sleep(retryMs);
           continue;
         }
-        if (isSlotInvalidated(error)) log(`${name}: slot ${this.slot} was invalidated (${errorMessage(error)}); it will be recreated`);
-        else log(`${name}: ${String(error)}; retrying in ${retryMs} ms`);
+        if (isSlotInvalidated(error)) log.warn({ slot: this.slot, err: error }, `slot ${this.slot} was invalidated; it will be recreated`);
+        else log.warn({ err: error }, `relaying failed; retrying in ${retryMs} ms`);
         await this.close();
         await sleep(retryMs);
       }
@@ -157,7 +160,7 @@ export class WalRelay implements Relay {
   }
 
   /** Streams from the slot until stop() or a failure. */
-  private async stream(start: bigint, name: string, log: (line: string) => void): Promise<void> {
+  private async stream(start: bigint): Promise<void> {
     const session = new ReplicationSession({
       service: this.options.service,
       databaseUrl: this.options.databaseUrl,
@@ -165,9 +168,10 @@ export class WalRelay implements Relay {
       client: this.activeClient(),
       js: jetstream(this.options.nats),
       acknowledged: start,
+      logger: this.logger,
     });
     this.session = session;
-    const purging = setInterval(() => void this.purgeIfDue(name, log), PURGE_CHECK_MS);
+    const purging = setInterval(() => void this.purgeIfDue(), PURGE_CHECK_MS);
     try {
       await session.run();
     } finally {
@@ -177,13 +181,13 @@ export class WalRelay implements Relay {
   }
 
   /** The purge, when due; a failed purge is only logged (the next one will do). */
-  private async purgeIfDue(name: string, log: (line: string) => void): Promise<void> {
+  private async purgeIfDue(): Promise<void> {
     if (!this.client) return;
     try {
       const purged = await this.purge.runIfDue(this.client);
-      if (purged > 0) log(`${name}: purged ${purged} published events`);
+      if (purged > 0) this.logger.info({ purged }, `purged ${purged} published events`);
     } catch (error) {
-      log(`${name}: the purge failed: ${String(error)}`);
+      this.logger.warn({ err: error }, 'the purge failed');
     }
   }
 
@@ -204,6 +208,7 @@ interface SessionContext {
   js: JetStreamClient;
   /** Where the slot stands (its confirmed_flush_lsn) when the session starts. */
   acknowledged: bigint;
+  logger: Logger;
 }
 
 /** A message pgoutput could not decode, handed to the relay so that the session fails (see CountingPgoutputPlugin). */
@@ -244,6 +249,8 @@ class ReplicationSession {
   /** The events of the transaction being received, from its begin to its commit, and its transaction id. */
   private transaction?: EventEnvelope[];
   private transactionId = 0;
+  /** The trace context each of the transaction's rows stored, by event id (src/events/outbox.ts). */
+  private readonly traceContexts = new Map<string, TraceCarrier | null>();
   /** The latest keepalive not acknowledged yet, and how many messages had arrived before it. */
   private keepalive?: { after: number; lsn: bigint };
   private acknowledged: bigint;
@@ -307,11 +314,16 @@ class ReplicationSession {
           throw message.error;
         case 'begin':
           this.transaction = [];
+          this.traceContexts.clear();
           this.transactionId = message.xid;
           break;
         case 'insert':
           if (!this.transaction) throw new Error('an insert arrived outside a transaction');
-          if (message.relation.name === 'outbox') this.transaction.push(toEnvelope(this.context.service, message.new as OutboxRow));
+          if (message.relation.name === 'outbox') {
+            const row = message.new as OutboxRow;
+            this.transaction.push(toEnvelope(this.context.service, row));
+            this.traceContexts.set(row.id, row.trace_context ?? null);
+          }
           break;
         case 'commit': {
           const events = this.transaction ?? [];
@@ -342,7 +354,10 @@ class ReplicationSession {
     ]);
     const unpublished = new Set(rows.map((row) => row.id));
     const pending = events.filter((event) => unpublished.has(event.id));
-    for (const envelope of pending) await publishEnvelope(this.context.js, envelope);
+    for (const envelope of pending) {
+      await publishEnvelope(this.context.js, envelope, this.traceContexts.get(envelope.id));
+      this.context.logger.debug(eventLogFields(envelope), 'published');
+    }
     await markPublished(this.context.client, pending.map((event) => event.id));
   }
 

@@ -15,6 +15,8 @@ import { ensureSearchAttributes } from '../worker/search-attributes';
 import { faultsFromConfig } from '../worker/fault-injection';
 import { createWorkers, type WorkerSet } from '../worker/workers';
 import { connectNats } from '../events/nats-connection';
+import { silentLogger, type Logger } from '../observability/logging';
+import type { Tracing } from '../observability/tracing';
 import { outboxStatus } from '../events/relay-status';
 import { createRelay } from '../events/wal-relay';
 import { ensureStreams } from '../events/streams';
@@ -50,7 +52,16 @@ export interface StackOptions {
   workflowBundle?: WorkflowBundle;
   /** The Temporal runtime's Prometheus exporter, appended to the workers' GET /metrics (see installRuntimeWithMetrics). */
   runtimeMetricsUrl?: string;
-  log?: (line: string) => void;
+  /**
+   * The process's tracing (src/observability/tracing.ts), for the workers and the API; the relays and the projector
+   * record into the same global provider. With a prebuilt workflowBundle, bundle TRACING_WORKFLOW_MODULES into it.
+   */
+  tracing?: Tracing;
+  /**
+   * The process's logger (src/observability/logging.ts), for what the stack says while it starts and stops and for
+   * every part it runs (relays, projector, provider, workers, API); silent if absent.
+   */
+  logger?: Logger;
 }
 
 export interface RunningStack {
@@ -70,11 +81,13 @@ export interface RunningStack {
 }
 
 export async function startStack(options: StackOptions): Promise<RunningStack> {
-  const log = options.log ?? ((line: string) => console.log(line));
+  const logger = options.logger ?? silentLogger;
+  const stackLogger = logger.child({ component: 'stack' });
+  const log = (line: string) => stackLogger.info(line);
   const dataDir = options.dataDir ?? path.join(PROJECT_ROOT, '.data');
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
-    for (const step of stops.reverse()) await step().catch((error) => log(`shutdown: ${String(error)}`));
+    for (const step of stops.reverse()) await step().catch((error) => stackLogger.error({ err: error }, 'shutdown step failed'));
     stops.length = 0;
   };
 
@@ -136,7 +149,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     const relays = SERVICES.map((service) =>
       createRelay({ mode: relayMode, service, databaseUrl: databaseUrls![service], nats: relayConnection, retentionMs: outboxRetentionMs }),
     );
-    const relayRuns = relays.map((relay) => relay.run({ log }));
+    const relayRuns = relays.map((relay) => relay.run({ logger }));
     stops.push(async () => {
       for (const relay of relays) relay.stop();
       await Promise.all(relayRuns);
@@ -147,7 +160,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     // The query side: views fed by the streams. The API answers from them once they have caught up with the seed.
     const projectorConnection = await connectNats(natsServers, 'order-saga-projector');
     const queryDb = connectQueryDb(queryDatabaseUrl!);
-    const projector = startProjector({ nats: projectorConnection, db: queryDb, log });
+    const projector = startProjector({ nats: projectorConnection, db: queryDb, logger });
     stops.push(async () => {
       await projector.stop();
       await queryDb.$disconnect();
@@ -166,7 +179,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         webhookSecret: payments.webhookSecret,
         callbackUrl: payments.callbackUrl,
         confirmDelayMs: payments.sandboxConfirmDelayMs,
-        log,
+        log: (line) => logger.child({ component: 'payment-provider' }).info(line),
       });
       stops.push(() => sandbox.stop());
       providerUrl = sandbox.url;
@@ -180,7 +193,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     };
 
     const admin = await Connection.connect(temporalConnectionOptions(config.temporal).client);
-    await ensureSearchAttributes(admin, config.temporal.namespace, { mode: config.temporal.searchAttributes, warn: log }).finally(() => admin.close());
+    await ensureSearchAttributes(admin, config.temporal.namespace, { mode: config.temporal.searchAttributes, warn: (line) => stackLogger.warn(line) }).finally(() => admin.close());
 
     const serviceApiPort = options.serviceApiPort ?? config.serviceApi.port;
     let workers: WorkerSet | undefined;
@@ -195,19 +208,20 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         roles: WORKER_ROLES,
         databaseUrls,
         paymentProvider: httpPaymentProvider({ url: providerUrl, apiKey: config.payments.providerApiKey }),
-        faults: faultsFromConfig(config),
+        faults: faultsFromConfig(config, (line) => stackLogger.warn(line)),
         poolSize: config.workers.poolSize,
         activityConcurrency: config.workers.activityConcurrency,
         unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
         workflowBundle: options.workflowBundle,
         nats: ordersNats,
-        log,
+        logger,
         serviceApi: { host: config.serviceApi.host, port: serviceApiPort },
         runtimeMetricsUrl: options.runtimeMetricsUrl,
+        tracing: options.tracing,
       });
       log(`services: read APIs of ${workers.serviceApi?.services.join(', ')} on ${workers.serviceApi?.url}, the workers' metrics on ${workers.serviceApi?.url}/metrics`);
       const running = workers.run();
-      running.catch((error) => log(`worker stopped: ${String(error)}`));
+      running.catch((error) => stackLogger.error({ err: error }, 'the workers stopped'));
       stops.push(() => workers!.shutdown());
     }
 
@@ -215,7 +229,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     // started on serviceApiPort) serve them.
     const local = workers?.serviceApi?.url ?? `http://127.0.0.1:${serviceApiPort}`;
     const serviceUrls = Object.fromEntries(SERVICES.map((service) => [service, config.serviceUrls[service] ?? local])) as Record<ServiceName, string>;
-    const api = await startApiServer({ config, serviceUrls, queryDatabaseUrl: queryDatabaseUrl!, natsServers, temporalAddress });
+    const api = await startApiServer({ config, serviceUrls, queryDatabaseUrl: queryDatabaseUrl!, natsServers, temporalAddress, logger, tracing: options.tracing });
     stops.push(() => api.close());
     return { apiUrl: api.url, temporalAddress, temporalUiUrl, providerUrl, natsServers, databaseUrls, queryDatabaseUrl: queryDatabaseUrl!, serviceUrls, workers, stop };
   } catch (error) {

@@ -1,6 +1,8 @@
-// GET /metrics, and the API's request metrics.
+// GET /metrics, the API's request metrics, and its request spans.
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Request, RequestHandler } from 'express';
 import { METRICS_CONTENT_TYPE, type ApiMetrics, type MetricsRegistry } from './metrics';
+import { TRACER_NAME, tracingEnabled } from './tracing';
 
 /** GET /metrics: the registry in the Prometheus text format; no API key (scrapers carry none: keep the port internal). */
 export function metricsHandler(metrics: MetricsRegistry): RequestHandler {
@@ -62,5 +64,40 @@ export function httpMetrics(api: ApiMetrics): RequestHandler {
       }
     });
     next();
+  };
+}
+
+/**
+ * One server span per request while tracing is on (src/observability/tracing.ts), named `<METHOD> <route template>`
+ * once answered (e.g. `POST /orders`, never the path with its ids), child of the caller's `traceparent` if it sent one.
+ * Everything the request does runs in its context: the Temporal client's StartWorkflow span is its child, and so the
+ * whole saga. A 5xx answer marks it failed. With tracing off (and for GET /metrics) it only calls next().
+ */
+export function httpTracing(): RequestHandler {
+  return (req, res, next) => {
+    // Prometheus's scrapes are no requests anyone follows.
+    if (!tracingEnabled() || req.path === '/metrics') return next();
+    const parent = propagation.extract(context.active(), req.headers);
+    const span = trace.getTracer(TRACER_NAME).startSpan(
+      req.method,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.path, 'url.scheme': req.protocol } },
+      parent,
+    );
+    res.once('close', () => {
+      // After the answer, in an event listener: nothing here may throw.
+      let route = 'unmatched';
+      try {
+        route = routeTemplate(req);
+      } catch {
+        // named unmatched
+      }
+      span.updateName(`${req.method} ${route}`);
+      span.setAttribute('http.route', route);
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      if (!res.writableFinished) span.setAttribute('http.aborted', true);
+      span.end();
+    });
+    context.with(trace.setSpan(parent, span), next);
   };
 }

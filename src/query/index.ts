@@ -2,26 +2,33 @@
 // Several may run: each stream's durable consumer hands one event at a time to one of them, the others stand by.
 import { ConfigError, loadConfig } from '../config';
 import { connectNats } from '../events/nats-connection';
+import { createLogger } from '../observability/logging';
+import { startTracing } from '../observability/tracing';
 import { connectQueryDb } from './db';
 import { startProjector } from './projector';
 
 async function main() {
   const config = loadConfig();
+  const logger = createLogger({ service: 'projector', level: config.logLevel, format: config.logFormat });
   if (!config.queryDatabaseUrl || !config.events.natsServers) {
     throw new ConfigError('set QUERY_DATABASE_URL and NATS_URL, or use `npm start`, which runs everything');
   }
+  // Traces, when an OTLP endpoint is configured: each event's processing continues the trace it was published in.
+  const tracing = startTracing({ serviceName: 'order-saga-projector', config: config.tracing });
   const nats = await connectNats(config.events.natsServers, 'order-saga-projector');
   const db = connectQueryDb(config.queryDatabaseUrl);
-  const projector = startProjector({ nats, db, log: (line) => console.error(`projector: ${line}`) });
+  const projector = startProjector({ nats, db, logger });
   const stop = () =>
     void projector
       .stop()
       .then(() => Promise.all([db.$disconnect(), nats.close()]))
+      .then(() => tracing.shutdown())
       .then(() => process.exit(0));
   // Handlers before the 'applying' line: whoever waits for it may signal at once.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  console.log(`projector: applying events from ${config.events.natsServers.join(', ')} to the query database`);
+  // Scripts and tests wait for this line (its "msg" starts with "applying events").
+  logger.child({ component: 'main' }).info(`applying events from ${config.events.natsServers.join(', ')} to the query database`);
 }
 
 main().catch((error) => {

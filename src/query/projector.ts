@@ -6,6 +6,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { SERVICES, type ServiceName } from '../config';
 import { applyOnce, DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type RunningConsumers } from '../events/consumer';
 import { streamOf } from '../events/streams';
+import type { Logger } from '../observability/logging';
 import type { QueryDb } from './db';
 import { project } from './projections';
 
@@ -27,7 +28,7 @@ export async function applyToViews(db: QueryDb, consumer: string, event: Consume
 
 export type RunningProjector = RunningConsumers;
 
-export function startProjector(options: { nats: NatsConnection; db: QueryDb; maxDeliveries?: number; log?: (line: string) => void }): RunningProjector {
+export function startProjector(options: { nats: NatsConnection; db: QueryDb; maxDeliveries?: number; logger?: Logger }): RunningProjector {
   const { nats, db } = options;
   const consumers = PROJECTOR_CONSUMERS.map(
     ({ stream, name }) =>
@@ -36,7 +37,7 @@ export function startProjector(options: { nats: NatsConnection; db: QueryDb; max
         name,
         stream,
         maxDeliveries: options.maxDeliveries,
-        log: options.log,
+        logger: options.logger,
         handle: async (event) => {
           await applyToViews(db, name, event);
         },

@@ -5,29 +5,36 @@ import { SERVICES, ConfigError, loadConfig } from '../config';
 import { connectNats } from '../events/nats-connection';
 import { ensureStreams } from '../events/streams';
 import { createRelay } from '../events/wal-relay';
+import { createLogger } from '../observability/logging';
+import { startTracing } from '../observability/tracing';
 
 async function main() {
   const config = loadConfig();
+  const logger = createLogger({ service: 'relay', level: config.logLevel, format: config.logFormat });
   const { databaseUrls } = config;
   const { natsServers, relayMode, outboxRetentionMs, streamReplicas } = config.events;
   if (!databaseUrls || !natsServers) {
     throw new ConfigError('set the *_DATABASE_URL variables and NATS_URL, or use `npm start`, which runs everything');
   }
+  // Traces, when an OTLP endpoint is configured: each publish continues the trace its event was written in.
+  const tracing = startTracing({ serviceName: 'order-saga-relay', config: config.tracing });
   const nats = await connectNats(natsServers, 'order-saga-relay');
   await ensureStreams(nats, { replicas: streamReplicas });
   const relays = SERVICES.map((service) => createRelay({ mode: relayMode, service, databaseUrl: databaseUrls[service], nats, retentionMs: outboxRetentionMs }));
-  const runs = relays.map((relay) => relay.run({ log: (line) => console.error(`relay: ${line}`) }));
+  const runs = relays.map((relay) => relay.run({ logger }));
   const stop = () => {
     for (const relay of relays) relay.stop();
     void Promise.all(runs)
       .then(() => Promise.all(relays.map((relay) => relay.close())))
       .then(() => nats.close())
+      .then(() => tracing.shutdown())
       .then(() => process.exit(0));
   };
   // Handlers before the 'publishing' line: whoever waits for it may signal at once.
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  console.log(`relay: publishing the outboxes of ${SERVICES.join(', ')} to ${natsServers.join(', ')} (${relayMode} mode)`);
+  // Scripts and tests wait for this line (its "msg" starts with "publishing the outboxes").
+  logger.child({ component: 'main' }).info({ mode: relayMode }, `publishing the outboxes of ${SERVICES.join(', ')} to ${natsServers.join(', ')} (${relayMode} mode)`);
 }
 
 main().catch((error) => {

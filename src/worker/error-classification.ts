@@ -68,6 +68,9 @@ export function errorClassifier(maxUnexpectedAttempts = DEFAULT_UNEXPECTED_ERROR
           const { attempt, activityType } = Context.current().info;
           if (attempt < maxUnexpectedAttempts) throw error;
           const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          // Said once, as an error, where the SDK logs each failed attempt as a warning (with the stack): through the
+          // activity logger, so the line carries the order, the workflow and the run (src/observability/logging.ts).
+          Context.current().log.error('unexpected error: giving up, the saga needs an operator', { errorType: error instanceof Error ? error.name : typeof error, error: message, attempt });
           throw ApplicationFailure.create({
             type: UNEXPECTED_ERROR_TYPE,
             message: `${activityType} failed ${attempt} times with an unexpected error: ${message}`,

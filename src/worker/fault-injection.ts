@@ -112,9 +112,9 @@ export function faultInjector(plan: FaultPlan, stats: FaultStats = { injectedFai
 }
 
 /** The plan FAULT_INJECTION asks for, announced loudly: it must never be on by accident. */
-export function faultsFromConfig(config: { faultInjection?: string }): { plan: FaultPlan } | undefined {
+export function faultsFromConfig(config: { faultInjection?: string }, warn: (line: string) => void = (line) => console.warn(`worker: ${line}`)): { plan: FaultPlan } | undefined {
   if (!config.faultInjection) return undefined;
   const plan = parseFaultPlan(config.faultInjection);
-  console.warn(`worker: FAULT INJECTION IS ON: ${config.faultInjection}`);
+  warn(`FAULT INJECTION IS ON: ${config.faultInjection}`);
   return { plan };
 }

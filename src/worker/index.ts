@@ -1,6 +1,6 @@
 // `npm run worker`: hosts the saga's workflows and every service's activities. To scale one service on its
 // own, run just its worker: `npm run worker -- --only=inventory` or WORKER_ROLES=inventory,payments.
-import { DefaultLogger, NativeConnection } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { ConfigError, loadConfig, parseWorkerRoles, requireServiceUrls, type ServiceName, type WorkerRole } from '../config';
 import { httpPaymentProvider } from '../activities/payments/provider';
@@ -10,6 +10,8 @@ import { faultsFromConfig } from './fault-injection';
 import { connectNats } from '../events/nats-connection';
 import { createWorkers } from './workers';
 import { installRuntimeWithMetrics } from '../observability/temporal';
+import { createLogger, runtimeLogging, type Logger } from '../observability/logging';
+import { startTracing } from '../observability/tracing';
 
 /** The roles of this process: `--only=` on the command line, else WORKER_ROLES (already validated in the config). */
 export function parseRoles(argv: string[], configured: WorkerRole[]): WorkerRole[] {
@@ -18,20 +20,28 @@ export function parseRoles(argv: string[], configured: WorkerRole[]): WorkerRole
 }
 
 /** Waits for Temporal to come up (containers start in any order) instead of failing at once. */
-async function connectWithRetry<T>(what: string, connect: () => Promise<T>): Promise<T> {
+async function connectWithRetry<T>(what: string, connect: () => Promise<T>, logger: Logger): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await connect();
     } catch (error) {
       if (attempt >= 60) throw error;
-      console.error(`worker: Temporal at ${what} not reachable yet (${String(error)}); retrying`);
+      logger.warn({ err: error, attempt }, `Temporal at ${what} not reachable yet; retrying`);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
     }
   }
 }
 
+/** The process's root logger, once the configuration is read (a fatal error is logged through it from then on). */
+let logger: Logger | undefined;
+
 async function main() {
   const config = loadConfig();
+  const root = (logger = createLogger({ service: 'worker', level: config.logLevel, format: config.logFormat }));
+  // This file's own lines; the SDK and each part make their own children of the root, with their component.
+  const log = root.child({ component: 'main' });
+  // Traces, when an OTLP endpoint is configured (src/observability/tracing.ts).
+  const tracing = startTracing({ serviceName: 'order-saga-worker', config: config.tracing });
   const roles = parseRoles(process.argv.slice(2), config.workerRoles);
   if (!config.temporal.address) throw new ConfigError('set TEMPORAL_ADDRESS, or use `npm start`, which runs everything');
   // Each service's worker gets its own database only: the URLs of the services it hosts, no other.
@@ -46,14 +56,15 @@ async function main() {
   const target = describeTemporalConnection(temporal);
   // The SDK's own metrics (Core's Prometheus exporter on a private local port) are appended to this process's
   // GET /metrics, next to the saga's: one scrape target per worker process (src/observability/temporal.ts).
+  // The SDK's logs, workflows' and activities' included, go to this process's logger (src/observability/logging.ts).
   const runtimeMetricsUrl = await installRuntimeWithMetrics(
-    { shutdownSignals: ['SIGINT', 'SIGTERM'], logger: new DefaultLogger(config.logLevel ?? 'INFO') },
-    (line) => console.warn(`worker: ${line}`),
+    { shutdownSignals: ['SIGINT', 'SIGTERM'], ...runtimeLogging(root, config.logLevel) },
+    (line) => log.warn(line),
   );
-  const connection = await connectWithRetry(target, () => NativeConnection.connect(temporal.worker));
-  const admin = await connectWithRetry(target, () => Connection.connect(temporal.client));
+  const connection = await connectWithRetry(target, () => NativeConnection.connect(temporal.worker), log);
+  const admin = await connectWithRetry(target, () => Connection.connect(temporal.client), log);
   try {
-    await ensureSearchAttributes(admin, config.temporal.namespace, { mode: config.temporal.searchAttributes, warn: (line) => console.warn(`worker: ${line}`) });
+    await ensureSearchAttributes(admin, config.temporal.namespace, { mode: config.temporal.searchAttributes, warn: (line) => log.warn(line) });
   } finally {
     await admin.close();
   }
@@ -64,27 +75,32 @@ async function main() {
     roles,
     databaseUrls,
     paymentProvider: httpPaymentProvider({ url: config.payments.providerUrl ?? '', apiKey: config.payments.providerApiKey }),
-    faults: faultsFromConfig(config),
+    faults: faultsFromConfig(config, (line) => log.warn(line)),
     poolSize: config.workers.poolSize,
     activityConcurrency: config.workers.activityConcurrency,
     unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
     nats,
-    log: (line) => console.error(`worker: ${line}`),
+    logger: root,
     serviceApi: config.serviceApi,
     runtimeMetricsUrl,
+    tracing,
   });
   const serviceApi = workers.serviceApi;
-  if (serviceApi?.services.length) console.log(`worker: read APIs of ${serviceApi.services.join(', ')} on ${serviceApi.url}`);
-  if (serviceApi) console.log(`worker: metrics on ${serviceApi.url}/metrics`);
-  console.log(`worker: polling ${roles.join(', ')} on ${target}`);
+  if (serviceApi?.services.length) log.info(`read APIs of ${serviceApi.services.join(', ')} on ${serviceApi.url}`);
+  if (serviceApi) log.info(`metrics on ${serviceApi.url}/metrics`);
+  // Scripts and tests wait for this line (its "msg" starts with "polling").
+  log.info({ roles }, `polling ${roles.join(', ')} on ${target}`);
   await workers.run();
+  await tracing.shutdown();
   await nats?.close();
   await connection.close();
 }
 
 if (require.main === module) {
   main().catch((error) => {
-    console.error(error instanceof ConfigError ? `worker: configuration error: ${error.message}` : error);
+    if (error instanceof ConfigError) console.error(`worker: configuration error: ${error.message}`);
+    else if (logger) logger.fatal({ component: 'main', err: error }, 'worker stopped');
+    else console.error(error);
     process.exit(error instanceof ConfigError ? 2 : 1);
   });
 }

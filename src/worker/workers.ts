@@ -25,6 +25,9 @@ import { startServiceApi, type ServiceApi, type ServiceDatabases } from './servi
 import { FACTS_CONSUMERS } from '../activities/orders/facts-consumer';
 import { createWorkerMetrics, watchOutbox, watchWorkerConsumers, type WorkerMetrics } from '../observability/metrics';
 import { activityFailureMetrics, fetchRuntimeMetrics, sagaMetricsSinks } from '../observability/temporal';
+import type { Logger } from '../observability/logging';
+import { activityTracing, TRACING_WORKFLOW_MODULES, workflowTracingSinks } from '../observability/temporal-tracing';
+import type { Tracing } from '../observability/tracing';
 
 export interface WorkerSetOptions {
   connection: NativeConnection;
@@ -33,7 +36,10 @@ export interface WorkerSetOptions {
   /** The database of each service role hosted (only those: a worker gets only its own services' URLs). */
   databaseUrls: Partial<DatabaseUrls>;
   paymentProvider: PaymentProvider;
-  /** A prebuilt workflow bundle (tests build one and reuse it); otherwise the workflows are bundled at start. */
+  /**
+   * A prebuilt workflow bundle (tests build one and reuse it); otherwise the workflows are bundled at start, with
+   * TRACING_WORKFLOW_MODULES. Bundle a prebuilt one with them too (workflowInterceptorModules), as every worker does.
+   */
   workflowBundle?: WorkflowBundle;
   /** Faults to inject into the service activities (reliability tests only); `random` makes them repeatable. */
   faults?: { plan: FaultPlan; stats?: FaultStats; random?: () => number };
@@ -49,7 +55,8 @@ export interface WorkerSetOptions {
    * of the saga alone may leave it out.
    */
   nats?: NatsConnection;
-  log?: (line: string) => void;
+  /** The process's logger (src/observability/logging.ts), for the orders service's consumers; silent if absent. */
+  logger?: Logger;
   /**
    * Where to serve the hosted services' read APIs and GET /metrics (src/worker/service-api.ts); none if absent. A
    * set hosting no service (the saga alone) serves /metrics only.
@@ -59,6 +66,8 @@ export interface WorkerSetOptions {
   metrics?: WorkerMetrics;
   /** The Temporal runtime's Prometheus exporter (installRuntimeWithMetrics), appended to GET /metrics. */
   runtimeMetricsUrl?: string;
+  /** The process's tracing (src/observability/tracing.ts): when on, the workflows and activities record spans. */
+  tracing?: Tracing;
 }
 
 export interface WorkerSet {
@@ -76,10 +85,11 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
   const disconnects: (() => Promise<void>)[] = [];
   const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
   const metrics = options.metrics ?? createWorkerMetrics();
-  // The failure metrics come first (outermost), so that they count each failure as classified; the classifier comes
-  // next, so that it also sees the faults the injector raises.
+  // The activity's span comes first (outermost), so that it covers the rest; then the failure metrics, so that they
+  // count each failure as classified; the classifier comes next, so that it also sees the faults the injector raises.
   const interceptors = {
     activity: [
+      ...activityTracing(options.tracing),
       activityFailureMetrics(metrics),
       errorClassifier(options.unexpectedErrorMaxAttempts ?? DEFAULT_UNEXPECTED_ERROR_MAX_ATTEMPTS),
       ...(options.faults ? [faultInjector(options.faults.plan, options.faults.stats, options.faults.random)] : []),
@@ -99,8 +109,10 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
             connection,
             namespace,
             taskQueue: TASK_QUEUES.saga,
-            sinks: sagaMetricsSinks(metrics),
+            sinks: { ...sagaMetricsSinks(metrics), ...workflowTracingSinks(options.tracing) },
             ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
+            // Bundled at start: with the workflow side of tracing, on or off (see src/observability/temporal-tracing.ts).
+            ...(options.workflowBundle ? {} : { interceptors: { workflowModules: TRACING_WORKFLOW_MODULES } }),
           }),
         );
         break;
@@ -109,7 +121,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createOrdersActivities(db)));
         const nats = options.nats;
-        if (nats) facts = () => startFactsConsumers({ nats, db, log: options.log });
+        if (nats) facts = () => startFactsConsumers({ nats, db, logger: options.logger });
         break;
       }
       case 'inventory': {

@@ -251,7 +251,7 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
       ordersDb = connectOrdersDb(system.stack.databaseUrls.orders);
       queryDb = connectQueryDb(system.stack.queryDatabaseUrl);
       const workflows = new CheckedJustBeforeItEnded(client, system.config.saga);
-      const app = createApp({ workflows, services: httpServiceReads(system.stack.serviceUrls), query: { db: queryDb }, config: system.config, log: () => {} });
+      const app = createApp({ workflows, services: httpServiceReads(system.stack.serviceUrls), query: { db: queryDb }, config: system.config });
       server = app.listen(0, '127.0.0.1');
       await new Promise((resolve) => server.once('listening', resolve));
       url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

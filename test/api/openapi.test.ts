@@ -459,7 +459,6 @@ function appOn(deps: Partial<Pick<ApiDependencies, 'workflows' | 'services' | 'q
     query: { db: {} as never },
     ...deps,
     config: { auth: { apiKeys }, payments: { webhookSecret: WEBHOOK_SECRET }, temporal: { namespace: 'default' } } as unknown as ApiDependencies['config'],
-    log: () => {},
   });
 }
 

@@ -135,7 +135,7 @@ describe('service boundaries: read APIs per service, API composition, an API wit
         DISPATCH_DELAY: '1s',
       };
       for (const service of SERVICES) assert.equal(env[`${service.toUpperCase()}_DATABASE_URL`], undefined);
-      api = new ManagedProcess('api', 'src/api/index.ts', env, /api: listening/, log, { dropEnv: /^(ORDERS|INVENTORY|PAYMENTS|SHIPPING)_DATABASE_URL$/ });
+      api = new ManagedProcess('api', 'src/api/index.ts', env, /"msg":"listening on /, log, { dropEnv: /^(ORDERS|INVENTORY|PAYMENTS|SHIPPING)_DATABASE_URL$/ });
       await api.start();
     });
 

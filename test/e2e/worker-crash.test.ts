@@ -26,7 +26,7 @@ describe('a worker killed in the dispatch window (SIGKILL, real processes)', fun
     system = await TestStack.start('crash', { DISPATCH_DELAY: `${DISPATCH_DELAY_MS / 1000}s` }, { runWorkers: false });
     logDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-crash-'));
     log = ManagedProcess.logFile(path.join(logDir, 'worker.log'));
-    worker = new ManagedProcess('worker', 'src/worker/index.ts', system.workerEnvironment(), /worker: polling/, log);
+    worker = new ManagedProcess('worker', 'src/worker/index.ts', system.workerEnvironment(), /"msg":"polling /, log);
     await worker.start();
   });
 

@@ -22,6 +22,7 @@ import { createRelay, OUTBOX_PUBLICATION, parseLsn, slotNameOf, waitUntilVisible
 import { ensureStreams, streamOf } from '../../src/events/streams';
 import { freePort } from '../../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../../src/local-stack/nats';
+import { createLogger } from '../../src/observability/logging';
 import { createServiceDatabases, withClusterDown } from '../support/postgres';
 
 const DATABASE = 'walrelay_inventory';
@@ -83,7 +84,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
 
   function start(mode: RelayMode = 'wal', options: { databaseUrl?: string; retentionMs?: number } = {}) {
     const relay = createRelay({ mode, service: 'inventory', databaseUrl: options.databaseUrl ?? url, nats: nc, batchSize: 3, retentionMs: options.retentionMs });
-    const loop = relay.run({ idleMs: 50, retryMs: 200, log: (line) => logs.push(line) });
+    const loop = relay.run({ idleMs: 50, retryMs: 200, logger: createLogger({ service: 'test', destination: { write: (line: string) => void logs.push(line.trimEnd()) } }) });
     started.push({ relay, loop });
     return { relay, loop };
   }

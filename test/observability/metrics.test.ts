@@ -379,7 +379,7 @@ describe('metrics of the API and the workers (whole system)', function () {
     const logDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-metrics-'));
     const log = ManagedProcess.logFile(path.join(logDir, 'worker.log'));
     const port = await freePort();
-    const worker = new ManagedProcess('saga-worker', 'src/worker/index.ts', { ...system.workerEnvironment(), WORKER_ROLES: 'saga', SERVICE_API_PORT: String(port) }, /worker: polling/, log);
+    const worker = new ManagedProcess('saga-worker', 'src/worker/index.ts', { ...system.workerEnvironment(), WORKER_ROLES: 'saga', SERVICE_API_PORT: String(port) }, /"msg":"polling /, log);
     try {
       await worker.start();
       const url = `http://127.0.0.1:${port}`;

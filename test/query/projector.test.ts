@@ -25,6 +25,7 @@ import { PollingRelay } from '../../src/events/relay';
 import { DEAD_LETTER_STREAM, ensureStreams, streamOf, subjectOf } from '../../src/events/streams';
 import { freePort } from '../../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../../src/local-stack/nats';
+import { createLogger } from '../../src/observability/logging';
 import type { RunningPaymentProvider } from '../../src/payment-provider/start';
 import { connectQueryDb, type QueryDb } from '../../src/query/db';
 import { startProjector, type RunningProjector } from '../../src/query/projector';
@@ -216,7 +217,7 @@ describe('query side: events projected into the query database', function () {
   it('dead-letters a poison event after its last attempt, reports it, and goes on with the next ones', async function () {
     await projector?.stop();
     const lines: string[] = [];
-    projector = startProjector({ nats: nc, db: query, maxDeliveries: 3, log: (line) => lines.push(line) });
+    projector = startProjector({ nats: nc, db: query, maxDeliveries: 3, logger: createLogger({ service: 'test', destination: { write: (line: string) => void lines.push(line) } }) });
     const poisonId = '00000000-0000-4000-8000-000000000001';
     // A total that is no number: the projection fails the same way on every attempt.
     const poison = { service: 'orders', id: poisonId, aggregateType: 'Order', aggregateId: 'ord_poison', sequence: 1, type: 'OrderCreated', correlationId: 'ord_poison', occurredAt: new Date().toISOString(), payload: { orderId: 'ord_poison', customerId: 'cust-bob', lines: [], totalCents: 'lots' } };
@@ -231,7 +232,13 @@ describe('query side: events projected into the query database', function () {
     const body = dead!.json<DeadLetter>();
     assert.equal('id' in body.event && body.event.id, poisonId);
     assert.match(body.reason, /lots|invalid|integer/i);
-    assert.ok(lines.some((line) => line.includes('DEAD LETTER')), 'the dead letter is logged');
+    const deadLetterLine = lines.map((line) => JSON.parse(line)).find((entry) => /DEAD LETTER/.test(entry.msg));
+    assert.ok(deadLetterLine, 'the dead letter is logged');
+    // With the event, its order and the consumer (src/observability/logging.ts, eventLogFields).
+    assert.deepEqual(
+      [deadLetterLine.level, deadLetterLine.component, deadLetterLine.consumer, deadLetterLine.eventId, deadLetterLine.orderId],
+      ['error', 'consumer', 'query-orders', poisonId, 'ord_poison'],
+    );
     assert.equal(await query.orderView.count({ where: { orderId: 'ord_poison' } }), 0);
     // The order behind it was applied.
     assert.deepEqual(await views(), await truthFromServices());

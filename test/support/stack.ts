@@ -17,9 +17,11 @@ import { streamOf } from '../../src/events/streams';
 import { providerRefFor } from '../../src/domain';
 import { signCallback, SIGNATURE_HEADER } from '../../src/activities/payments/provider';
 import { startStack, type RunningStack } from '../../src/local-stack/stack';
+import { createLogger, type Logger } from '../../src/observability/logging';
+import type { Tracing } from '../../src/observability/tracing';
 import { freePort } from '../../src/local-stack/free-port';
 import { createQueryDatabase, createServiceDatabases } from './postgres';
-import { workflowBundle } from './temporal';
+import { tracingWorkflowBundle } from './temporal';
 
 export const WEBHOOK_SECRET = 'e2e-webhook-secret';
 
@@ -56,8 +58,16 @@ export class TestStack {
     private readonly dataDir: string,
   ) {}
 
-  /** `runWorkers: false` leaves the workers to the test (e.g. a worker process it kills; see workerEnvironment). */
-  static async start(prefix: string, env: NodeJS.ProcessEnv = {}, { runWorkers = true } = {}): Promise<TestStack> {
+  /**
+   * `runWorkers: false` leaves the workers to the test (e.g. a worker process it kills; see workerEnvironment);
+   * `logger` receives what the stack and everything in it log (quiet otherwise, unless TEST_STACK_LOG is set);
+   * `tracing` (the test process's, from startTracing) turns on the spans of the workers, the workflows and the API.
+   */
+  static async start(
+    prefix: string,
+    env: NodeJS.ProcessEnv = {},
+    { runWorkers = true, logger, tracing }: { runWorkers?: boolean; logger?: Logger; tracing?: Tracing } = {},
+  ): Promise<TestStack> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), `order-saga-${prefix}-`));
     const databaseUrls = await createServiceDatabases(prefix);
     const queryDatabaseUrl = await createQueryDatabase(prefix);
@@ -86,9 +96,11 @@ export class TestStack {
       runWorkers,
       // Any free port for the workers here; known in advance for a worker process started later (runWorkers false).
       serviceApiPort: runWorkers ? 0 : await freePort(),
-      workflowBundle: await workflowBundle(),
-      // TEST_STACK_LOG=1 shows what the stack's servers, relays and projector say (quiet otherwise).
-      log: process.env.TEST_STACK_LOG ? (line) => console.error(`[stack ${prefix}] ${line}`) : () => {},
+      // As a saga worker bundles it: with the workflow side of tracing (src/workflows/tracing-interceptors.ts).
+      workflowBundle: await tracingWorkflowBundle(),
+      tracing,
+      // TEST_STACK_LOG=1 shows what the stack's servers, relays, projector, workers and API say (quiet otherwise).
+      logger: logger ?? (process.env.TEST_STACK_LOG ? createLogger({ service: `stack-${prefix}`, format: 'pretty', destination: process.stderr }) : undefined),
     });
     const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
     return new TestStack(stack, client, config, dataDir);
@@ -149,7 +161,8 @@ export class TestStack {
       PAYMENT_WEBHOOK_SECRET: WEBHOOK_SECRET,
       API_KEYS,
       REGISTER_SEARCH_ATTRIBUTES: 'off',
-      LOG_LEVEL: 'ERROR',
+      // INFO: the tests wait for the worker's `polling` line (ManagedProcess), which is at that level.
+      LOG_LEVEL: 'INFO',
     };
   }
 

@@ -8,6 +8,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { ServiceName } from '../../config';
 import { DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type RunningConsumers } from '../../events/consumer';
 import { streamOf, subjectOf } from '../../events/streams';
+import type { Logger } from '../../observability/logging';
 import type { OrdersDb } from './db';
 import { appendToOrderStream, FACTS_FROM_OTHER_SERVICES, withOrderStream, type EventSource } from './order-stream';
 
@@ -55,7 +56,7 @@ export async function recordOrderFact(db: OrdersDb, consumer: string, event: Con
 export type FactsConsumers = RunningConsumers;
 
 /** Starts the orders service's consumers of the other services' streams. */
-export function startFactsConsumers({ nats, db, log = () => {} }: { nats: NatsConnection; db: OrdersDb; log?: (line: string) => void }): FactsConsumers {
+export function startFactsConsumers({ nats, db, logger }: { nats: NatsConnection; db: OrdersDb; logger?: Logger }): FactsConsumers {
   const consumers = FACTS_CONSUMERS.map(
     ({ stream, name, subjects }) =>
       new DurableConsumer({
@@ -63,7 +64,7 @@ export function startFactsConsumers({ nats, db, log = () => {} }: { nats: NatsCo
         name,
         stream,
         subjects,
-        log,
+        logger,
         handle: async (event) => {
           await recordOrderFact(db, name, event);
         },
