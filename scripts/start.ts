@@ -16,7 +16,7 @@ async function main() {
   const say = format === 'pretty' ? (line: string) => console.log(line) : (line: string) => line.trim() && log.info(line.trim());
   // This script owns shutdown: it stops the API first, then the workers, then the servers.
   // With the SDK's runtime metrics, which the workers' GET /metrics appends to theirs, and its logs in this logger.
-  const runtimeMetricsUrl = await installRuntimeWithMetrics({ shutdownSignals: [], ...runtimeLogging(logger, config.logLevel) }, (line) => log.warn(line));
+  const runtimeMetricsUrl = await installRuntimeWithMetrics({ shutdownSignals: [], ...runtimeLogging(logger, config.logLevel ?? 'WARN') }, (line) => log.warn(line));
   // Traces, when an OTLP endpoint is configured (src/observability/tracing.ts): one service for the whole process.
   const tracing = startTracing({ serviceName: 'order-saga', config: config.tracing });
   const stack = await startStack({

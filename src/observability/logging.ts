@@ -87,6 +87,7 @@ function prettyDestination(out: DestinationStream): DestinationStream {
 const ORDER_WORKFLOW_TYPE = 'OrderSaga';
 
 const PINO_LEVELS: Record<TemporalLogLevel, Level> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+const RANK: Record<TemporalLogLevel, number> = { TRACE: 0, DEBUG: 1, INFO: 2, WARN: 3, ERROR: 4 };
 
 /**
  * The SDK's metadata as this system's fields. Workflow lines carry workflowId and runId; activity lines carry
@@ -111,10 +112,15 @@ export function temporalLogFields(meta: LogMetadata = {}): Record<string, unknow
  * from @temporalio/activity) and, forwarded, Core's. `logger` must be a root logger: the component is set per line.
  */
 export class TemporalPinoLogger implements TemporalLogger {
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** The SDK's lines below this are dropped even where the logger writes them (npm start keeps the SDK at WARN). */
+    private readonly minLevel: TemporalLogLevel = 'TRACE',
+  ) {}
 
   log(level: TemporalLogLevel, message: string, meta?: LogMetadata): void {
     const pinoLevel = PINO_LEVELS[level] ?? 'info';
+    if (RANK[level] < RANK[this.minLevel]) return;
     if (this.logger.isLevelEnabled(pinoLevel)) this.logger[pinoLevel](temporalLogFields(meta), message);
   }
   trace(message: string, meta?: LogMetadata): void {
@@ -141,7 +147,7 @@ export class TemporalPinoLogger implements TemporalLogger {
  */
 export function runtimeLogging(logger: Logger, level: LogLevelName = 'INFO'): Pick<RuntimeOptions, 'logger' | 'telemetryOptions'> {
   return {
-    logger: new TemporalPinoLogger(logger),
+    logger: new TemporalPinoLogger(logger, level),
     telemetryOptions: { logging: { filter: { core: level, other: 'ERROR' }, forward: {} } },
   };
 }

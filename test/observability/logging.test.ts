@@ -78,6 +78,14 @@ describe('structured logs', function () {
       assert.equal(core.service, 'test');
     });
 
+    it("keeps the SDK's lines from a level of their own up (npm start: WARN), whatever the logger writes", function () {
+      const lines: string[] = [];
+      const logger = new TemporalPinoLogger(capturing(lines, 'INFO'), 'WARN');
+      logger.info('Worker state changed', { sdkComponent: 'worker', taskQueue: 'order-saga' });
+      logger.warn('Activity failed', { sdkComponent: 'worker', workflowType: 'OrderSaga', workflowId: 'ord_3' });
+      assert.deepEqual(parseLines(lines, 'adapter').map((line) => line.msg), ['Activity failed']);
+    });
+
     it('LOG_FORMAT=pretty writes one readable line per entry', function () {
       const line = prettyLine({ level: 'info', time: '2026-01-02T14:03:07.412Z', service: 'api', component: 'http', msg: 'POST /orders 202', orderId: 'ord_1', status: 202 });
       assert.equal(line, '14:03:07.412 INFO  api/http POST /orders 202  orderId=ord_1 status=202\n');
