@@ -235,8 +235,6 @@ async function round(
     clearInterval(ticker);
   }
   const seconds = (performance.now() - startedAt) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0);
   return {
     subject,
     concurrency,
@@ -245,7 +243,7 @@ async function round(
     failed,
     seconds: Number(seconds.toFixed(1)),
     perSecond: Number((latencies.length / seconds).toFixed(2)),
-    latencyMs: { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: Math.round(latencies.at(-1) ?? 0) },
+    latencyMs: { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) },
     refusals,
     resources: resources.stop(),
   };
@@ -302,10 +300,6 @@ async function openRound(
   } finally {
     clearInterval(ticker);
   }
-  const pct = (values: number[], q: number) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
-  };
   return {
     answer,
     offeredPerSecond: rate,
@@ -316,8 +310,8 @@ async function openRound(
     refused: refusedLatencies.length,
     failed,
     answeredPerSecond: lastAnsweredAt > startedAt ? Number((latencies.length / ((lastAnsweredAt - startedAt) / 1000)).toFixed(2)) : 0,
-    latencyMs: { p50: pct(latencies, 0.5), p95: pct(latencies, 0.95), p99: pct(latencies, 0.99), max: pct(latencies, 1) },
-    refusedLatencyMs: { p50: pct(refusedLatencies, 0.5), p99: pct(refusedLatencies, 0.99) },
+    latencyMs: { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) },
+    refusedLatencyMs: { p50: percentile(refusedLatencies, 0.5), p99: percentile(refusedLatencies, 0.99) },
     resources: resources.stop(),
   };
 }
@@ -358,6 +352,12 @@ async function plentyOfStockAndCredit(stack: RunningStack, clientKey: string): P
     if ((((await response.json()) as { onHand?: number }).onHand ?? 0) >= 1_000_000) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** The value at quantile `q` (0..1) of `values`, in whole ms; 0 for none. */
+function percentile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
 }
 
 /** A saga accepted but not finished within the caller's wait. */

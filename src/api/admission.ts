@@ -10,6 +10,7 @@
 // slot, so live workers, even busy ones, keep polling; a dead one stops at once, unlike the queue's dispatch
 // rate, a trailing average that stays above zero for a while after the last worker died.)
 import type { Client } from '@temporalio/client';
+import { optionalTsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { SERVICES, TASK_QUEUES } from '../config';
 
@@ -30,7 +31,7 @@ export type AdmissionVerdict =
 const TASK_QUEUE_TYPE = temporal.api.enums.v1.TaskQueueType;
 /** A worker with a free slot polls without pause (each poll waits up to a minute on the server), so a few seconds suffice. */
 const POLLED_WITHIN_MS = 10_000;
-const tsToMs = (ts: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(ts?.seconds ?? 0) * 1000 + Math.round((ts?.nanos ?? 0) / 1e6);
+
 const NORMAL_KIND = temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL;
 
 /**
@@ -55,9 +56,9 @@ export function temporalBacklogProbe(client: Client, namespace: string, deadline
         return {
           taskQueue,
           kind,
-          backlogAgeMs: tsToMs(answer.stats?.approximateBacklogAge),
+          backlogAgeMs: optionalTsToMs(answer.stats?.approximateBacklogAge) ?? 0,
           backlogCount: Number(answer.stats?.approximateBacklogCount ?? 0),
-          polled: (answer.pollers ?? []).some((poller) => Date.now() - tsToMs(poller.lastAccessTime) < POLLED_WITHIN_MS),
+          polled: (answer.pollers ?? []).some((poller) => Date.now() - (optionalTsToMs(poller.lastAccessTime) ?? 0) < POLLED_WITHIN_MS),
         };
       }),
     ));

@@ -26,7 +26,7 @@ import { getCustomer, getProduct, listCustomers, listOrders, listProducts, views
 import { approveOrder, cancelOrder, rejectOrder, resolveAttention, TERMINAL_STATUSES, type OrderState, type OrderStatus } from '../workflows/definitions';
 import type { Admission } from './admission';
 import { allow, authenticate, callerOf, maySee, type Caller } from './auth';
-import { badRequest, conflict, errorHandler, forbidden, grpcCode, HttpError, isTemporalUnavailable, notFound, outcomeUnknown, OutcomeUnknownError } from './errors';
+import { badRequest, conflict, errorHandler, forbidden, GRPC_NOT_FOUND, grpcCode, HttpError, isTemporalUnavailable, notFound, outcomeUnknown, OutcomeUnknownError } from './errors';
 import { orderIdForKey, requestFingerprint, type Execution, type OrderWorkflows } from './order-workflows';
 import { docsAssets, serveDocsPage, serveOpenApi } from './openapi';
 import { ServiceUnavailable, type ServiceReads } from './service-reads';
@@ -58,7 +58,6 @@ export interface ApiDependencies {
 }
 
 const JSON_LIMIT = '32kb';
-const GRPC_NOT_FOUND = 5;
 
 const hasBody = (req: Request) => Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
 

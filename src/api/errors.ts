@@ -67,6 +67,9 @@ export function grpcCode(error: unknown): number | undefined {
   return undefined;
 }
 
+/** gRPC status NOT_FOUND: e.g. a workflow that has closed or never existed. */
+export const GRPC_NOT_FOUND = 5;
+
 // gRPC status codes CANCELLED, DEADLINE_EXCEEDED and UNAVAILABLE: the server did not answer in time, or at all.
 const UNREACHABLE = new Set<number>([1, 4, 14]);
 

@@ -31,7 +31,7 @@ import {
   type PaymentConfirmation,
 } from '../workflows/definitions';
 import type { OrderSaga } from '../workflows/order-saga';
-import { conflict, grpcCode, isTemporalUnavailable, OutcomeUnknownError } from './errors';
+import { conflict, GRPC_NOT_FOUND, grpcCode, isTemporalUnavailable, OutcomeUnknownError } from './errors';
 import { trackDelivery } from './temporal-delivery';
 
 export interface PlaceOrder {
@@ -92,7 +92,6 @@ export function orderIdForKey(scope: { clientId: string; customerId: string }, i
   return `ord_${createHash('sha256').update(scoped).digest('hex').slice(0, 32)}`;
 }
 
-const GRPC_NOT_FOUND = 5;
 const PENDING_ACTIVITY_STATE = temporal.api.enums.v1.PendingActivityState;
 
 export class OrderWorkflows {
@@ -208,14 +207,25 @@ export class OrderWorkflows {
    * be read now (the order was accepted either way: the caller reads it later).
    */
   async waitForOutcome(orderId: string, seconds: number): Promise<OrderState | undefined> {
+    return this.waitUpTo(seconds, () => this.handle(orderId).result(), (error) => {
+      if (error instanceof WorkflowFailedError) return undefined;
+      throw error;
+    });
+  }
+
+  /**
+   * `call`, given up after `seconds`: undefined then, or when Temporal cannot answer now (the order was accepted
+   * either way: the caller reads it later). Any other error goes to `otherwise`, which answers or throws.
+   */
+  private async waitUpTo<T>(seconds: number, call: () => Promise<T>, otherwise: (error: unknown) => T | undefined | Promise<T | undefined>): Promise<T | undefined> {
     if (seconds <= 0) return undefined;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), seconds * 1000);
     try {
-      return await this.client.withAbortSignal(abort.signal, () => this.handle(orderId).result());
+      return await this.client.withAbortSignal(abort.signal, call);
     } catch (error) {
-      if (abort.signal.aborted || error instanceof WorkflowFailedError || isTemporalUnavailable(error)) return undefined;
-      throw error;
+      if (abort.signal.aborted || isTemporalUnavailable(error)) return undefined;
+      return await otherwise(error);
     } finally {
       clearTimeout(timer);
     }
@@ -226,27 +236,19 @@ export class OrderWorkflows {
    * undefined if it has none by then, or if it cannot be read now (the caller reads it later).
    */
   async waitForDecision(orderId: string, seconds: number): Promise<DecisionAnswer | undefined> {
-    if (seconds <= 0) return undefined;
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), seconds * 1000);
     const started = Date.now();
-    try {
+    return this.waitUpTo(
+      seconds,
       // One update per saga, shared by every caller (same update id): it changes nothing, so asking twice is safe.
-      return await this.client.withAbortSignal(abort.signal, () =>
-        this.handle(orderId).executeUpdate(awaitDecision, { updateId: AWAIT_DECISION_UPDATE_ID }),
-      );
-    } catch (error) {
-      if (abort.signal.aborted || isTemporalUnavailable(error)) return undefined;
-      // The saga has closed (its decision is its end), or it started before it knew this update.
-      if (error instanceof WorkflowNotFoundError || error instanceof WorkflowUpdateFailedError || grpcCode(error) === GRPC_NOT_FOUND) {
+      () => this.handle(orderId).executeUpdate(awaitDecision, { updateId: AWAIT_DECISION_UPDATE_ID }),
+      async (error) => {
+        // The saga has closed (its decision is its end), or it started before it knew this update.
+        if (!(error instanceof WorkflowNotFoundError || error instanceof WorkflowUpdateFailedError || grpcCode(error) === GRPC_NOT_FOUND)) throw error;
         const end = await this.waitForOutcome(orderId, seconds - (Date.now() - started) / 1000);
         const decision = end && decisionOf(end, end.status === 'CANCELLED');
         return end && decision ? { decision, state: end } : undefined;
-      }
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
+      },
+    );
   }
 
   /**
