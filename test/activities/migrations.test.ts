@@ -8,6 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { SERVICES, type DatabaseUrls } from '../../src/config';
+import { isUpToDate, migrateService } from '../../src/local-stack/migrate';
 import { PROJECT_ROOT } from '../../src/local-stack/tools';
 import { createEmptyDatabase, createServiceDatabases } from '../support/postgres';
 
@@ -59,4 +60,47 @@ describe('prisma migrations', function () {
       assert.deepEqual(built, expected);
     });
   }
+});
+
+// migrateService leaves a database alone, without starting Prisma's CLI, only when the CLI would find nothing to do.
+describe('isUpToDate (whether migrate deploy has anything to do)', function () {
+  let urls: DatabaseUrls;
+  beforeEach(async function () {
+    urls = await createServiceDatabases('up_to_date');
+  });
+
+  async function onOrders(sql: string): Promise<void> {
+    const client = new Client({ connectionString: urls.orders });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  it('is true for a database with every migration applied, and false for an empty one until it is migrated', async function () {
+    assert.equal(await isUpToDate('orders', urls.orders), true);
+    const empty = await createEmptyDatabase('up_to_date_empty');
+    assert.equal(await isUpToDate('orders', empty), false);
+    await migrateService('orders', empty);
+    assert.equal(await isUpToDate('orders', empty), true);
+  });
+
+  it('is false when a migration is missing, was edited since it was applied, or failed', async function () {
+    await onOrders(`DELETE FROM _prisma_migrations WHERE migration_name = (SELECT max(migration_name) FROM _prisma_migrations)`);
+    assert.equal(await isUpToDate('orders', urls.orders), false, 'a migration not applied yet');
+
+    urls = await createServiceDatabases('up_to_date');
+    await onOrders(`UPDATE _prisma_migrations SET checksum = md5(checksum) WHERE migration_name = (SELECT min(migration_name) FROM _prisma_migrations)`);
+    assert.equal(await isUpToDate('orders', urls.orders), false, 'a migration edited after it was applied');
+
+    urls = await createServiceDatabases('up_to_date');
+    await onOrders(`UPDATE _prisma_migrations SET finished_at = NULL WHERE migration_name = (SELECT max(migration_name) FROM _prisma_migrations)`);
+    assert.equal(await isUpToDate('orders', urls.orders), false, 'a migration that failed');
+  });
+
+  it('is false for a database that cannot be reached (the CLI then says why)', async function () {
+    assert.equal(await isUpToDate('orders', urls.orders.replace(/\/[^/]+$/, '/no_such_database')), false);
+  });
 });
