@@ -5,18 +5,22 @@ import { auditDatabases } from '../../src/audit/auditor';
 import { startApiServer } from '../../src/api/server';
 import { startTemporalDevServer } from '../../src/local-stack/temporal-dev-server';
 import { freePort } from '../../src/local-stack/free-port';
-import { withClusterDown } from '../support/postgres';
+import { TestCluster } from '../support/postgres';
 import { KEYS, TestStack } from '../support/stack';
 
 describe('outages', function () {
   let system: TestStack;
+  /** Its own PostgreSQL cluster: the outage below must not reach the suites running beside this one. */
+  let cluster: TestCluster;
 
   before(async function () {
-    system = await TestStack.start('outages');
+    cluster = await TestCluster.start();
+    system = await TestStack.start('outages', {}, { cluster });
   });
 
   after(async function () {
     await system?.stop();
+    await cluster?.stop();
   });
 
   it('a database outage makes the saga wait and retry, then finish without compensating', async function () {
@@ -25,7 +29,7 @@ describe('outages', function () {
     const { orderId } = placed.body;
     await system.waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
 
-    await withClusterDown(async () => {
+    await cluster.withDown(async () => {
       // The provider confirms while every service database is down: the saga moves on to shipping and waits.
       assert.equal((await system.providerDecides(orderId, 'CONFIRMED')).body.status, 'AUTHORIZED');
       await new Promise((resolve) => setTimeout(resolve, 6_000));

@@ -150,10 +150,11 @@ describe('outbox relay, polling mode (PostgreSQL → NATS JetStream)', function 
           await new Promise((resolve) => setTimeout(resolve, 100));
         }
       };
+      // This database's relay only: the suites running beside this one have relays of their own on the cluster.
       const relayBackends = async () =>
-        Number((await admin.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'outbox-relay-inventory'`)).rows[0].n);
+        Number((await admin.query(`SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'outbox-relay-inventory' AND datname = current_database()`)).rows[0].n);
       await waitFor(async () => (await relayBackends()) === 1, 'the relay to connect');
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'outbox-relay-inventory'`);
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'outbox-relay-inventory' AND datname = current_database()`);
       await createInventoryActivities(db).reserveStock({ orderId: 'ord_relay_5', lines: [{ sku: 'CB-005', quantity: 1 }] });
       await waitFor(async () => (await orderEvents()).at(-1)?.aggregateId === 'ord_relay_5', 'the event written after the disconnection');
       assert.equal(await unpublished(), 0);

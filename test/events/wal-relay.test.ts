@@ -23,13 +23,18 @@ import { ensureStreams, streamOf } from '../../src/events/streams';
 import { freePort } from '../../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../../src/local-stack/nats';
 import { createLogger } from '../../src/observability/logging';
-import { createServiceDatabases, withClusterDown } from '../support/postgres';
+import { TestCluster } from '../support/postgres';
 
 const DATABASE = 'walrelay_inventory';
 const SLOT = slotNameOf(DATABASE);
 const DAY_MS = 24 * 60 * 60_000;
 
 describe('outbox relay, WAL mode (logical replication → NATS JetStream)', function () {
+  /**
+   * Its own PostgreSQL cluster: this suite restarts it, ends its connections and changes its settings, which the
+   * suites running beside this one must not see.
+   */
+  let cluster: TestCluster;
   let storeDir: string;
   let server: RunningNatsServer;
   let nc: NatsConnection;
@@ -42,11 +47,12 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
   let logs: string[] = [];
 
   before(async function () {
+    cluster = await TestCluster.start();
     storeDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-wal-relay-'));
     server = await startNatsServer({ port: await freePort(), storeDir });
     nc = await connectNats([server.url], 'wal-relay-test');
     await ensureStreams(nc, { replicas: 1 });
-    url = (await createServiceDatabases('walrelay')).inventory;
+    url = (await cluster.createServiceDatabases('walrelay')).inventory;
     db = connectInventoryDb(url);
   });
 
@@ -65,6 +71,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     await db?.$disconnect();
     await nc?.close();
     await server?.stop();
+    await cluster?.stop();
     if (storeDir) rmSync(storeDir, { recursive: true, force: true });
   });
 
@@ -413,7 +420,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
 
   it('delivers the same events as the polling relay, in the same order', async function () {
     const relayed = async (mode: RelayMode) => {
-      const urls = await createServiceDatabases(`walsame_${mode}`);
+      const urls = await cluster.createServiceDatabases(`walsame_${mode}`);
       slotDatabases.add(`walsame_${mode}_inventory`);
       const service = connectInventoryDb(urls.inventory);
       const since = await lastSeq();
@@ -587,7 +594,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     await reserve('ord_wal_j1');
     await waitFor(async () => (await streamedKeys(since, 'ord_wal_j')).length === 1, 'the event written after the disconnection');
 
-    await withClusterDown(() => new Promise((resolve) => setTimeout(resolve, 500)));
+    await cluster.withDown(() => new Promise((resolve) => setTimeout(resolve, 500)));
     // The activity's own pool may still hold a connection from before the restart: its retry records nothing twice.
     await reserve('ord_wal_j2').catch(() => reserve('ord_wal_j2'));
     await waitFor(async () => (await streamedKeys(since, 'ord_wal_j')).length === 2, 'the event written after the restart', 40_000);

@@ -20,7 +20,7 @@ import { startStack, type RunningStack } from '../../src/local-stack/stack';
 import { createLogger, type Logger } from '../../src/observability/logging';
 import type { Tracing } from '../../src/observability/tracing';
 import { freePort } from '../../src/local-stack/free-port';
-import { createQueryDatabase, createServiceDatabases } from './postgres';
+import { sharedCluster, type TestCluster } from './postgres';
 import { tracingWorkflowBundle } from './temporal';
 
 export const WEBHOOK_SECRET = 'e2e-webhook-secret';
@@ -61,16 +61,17 @@ export class TestStack {
   /**
    * `runWorkers: false` leaves the workers to the test (e.g. a worker process it kills; see workerEnvironment);
    * `logger` receives what the stack and everything in it log (quiet otherwise, unless TEST_STACK_LOG is set);
-   * `tracing` (the test process's, from startTracing) turns on the spans of the workers, the workflows and the API.
+   * `tracing` (the test process's, from startTracing) turns on the spans of the workers, the workflows and the API;
+   * `cluster` holds the databases (the run's shared cluster unless the suite takes its own down).
    */
   static async start(
     prefix: string,
     env: NodeJS.ProcessEnv = {},
-    { runWorkers = true, logger, tracing }: { runWorkers?: boolean; logger?: Logger; tracing?: Tracing } = {},
+    { runWorkers = true, logger, tracing, cluster = sharedCluster() }: { runWorkers?: boolean; logger?: Logger; tracing?: Tracing; cluster?: TestCluster } = {},
   ): Promise<TestStack> {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), `order-saga-${prefix}-`));
-    const databaseUrls = await createServiceDatabases(prefix);
-    const queryDatabaseUrl = await createQueryDatabase(prefix);
+    const databaseUrls = await cluster.createServiceDatabases(prefix);
+    const queryDatabaseUrl = await cluster.createQueryDatabase(prefix);
     const config = loadConfig({
       // A known port rather than 0: the sandbox provider starts first and must know where to send its webhooks.
       PORT: String(await freePort()),
