@@ -7,8 +7,12 @@
 // temporal, relay, consumer, stack…). A line about an order carries `orderId`, and `workflowId` and `runId` where
 // Temporal knows them, so that one query finds an order's lines across every process.
 //
+// While tracing is on, a line written inside a span also carries that span's `traceId` and `spanId`, so that a
+// trace leads to its lines and a line to its trace.
+//
 // `component` is bound once, by the part that speaks (pino does not replace a bound key, it writes it twice): entry
 // points pass their root logger, which binds `service` only, and each part makes its child from it.
+import { context, trace } from '@opentelemetry/api';
 import pino, { type DestinationStream, type Level, type Logger } from 'pino';
 import type { LogLevel as TemporalLogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
 import type { RuntimeOptions } from '@temporalio/worker';
@@ -40,12 +44,21 @@ export function createLogger({ service, level = 'INFO', format = 'json', destina
       formatters: { level: (label) => ({ level: label }) },
       // The Temporal SDK passes errors as `error`; the app's own lines use pino's `err`. Both with their stack.
       serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+      mixin: activeSpanIds,
     },
     format === 'pretty' ? prettyDestination(out) : out,
   );
 }
 
 /** A logger that writes nothing: the default of every part whose caller passes none (tests, scripts). */
+/** The active span's ids (none when tracing is off: the API's no-op context has no span). */
+function activeSpanIds(): { traceId?: string; spanId?: string } {
+  const span = trace.getSpan(context.active());
+  if (!span) return {};
+  const { traceId, spanId } = span.spanContext();
+  return trace.isSpanContextValid(span.spanContext()) ? { traceId, spanId } : {};
+}
+
 export const silentLogger: Logger = pino({ level: 'silent' });
 
 // --- LOG_FORMAT=pretty -------------------------------------------------------------------------------------------

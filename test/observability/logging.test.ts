@@ -8,7 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
 import { createLogger, prettyLine, TemporalPinoLogger } from '../../src/observability/logging';
+import { inSpan, startTracing } from '../../src/observability/tracing';
 import { PROJECT_ROOT } from '../../src/local-stack/tools';
 import { TestStack, type Json } from '../support/stack';
 
@@ -84,6 +86,29 @@ describe('structured logs', function () {
       logger.info('Worker state changed', { sdkComponent: 'worker', taskQueue: 'order-saga' });
       logger.warn('Activity failed', { sdkComponent: 'worker', workflowType: 'OrderSaga', workflowId: 'ord_3' });
       assert.deepEqual(parseLines(lines, 'adapter').map((line) => line.msg), ['Activity failed']);
+    });
+
+    it('a line written inside a span names its trace and span; outside one, or with tracing off, none', async function () {
+      const lines: string[] = [];
+      const logger = capturing(lines);
+      logger.info('tracing off');
+      const tracing = startTracing({ serviceName: 'test', exporter: new InMemorySpanExporter() });
+      let ids: { traceId: string; spanId: string } | undefined;
+      try {
+        await inSpan('work', {}, async (span) => {
+          ids = { traceId: span.spanContext().traceId, spanId: span.spanContext().spanId };
+          await sleep(1); // still the span's context after an await
+          logger.info('inside');
+        });
+        logger.info('outside');
+      } finally {
+        await tracing.shutdown();
+      }
+      const [off, inside, outside] = parseLines(lines, 'logger');
+      assert.equal(off.traceId, undefined);
+      assert.match(ids!.traceId, /^[0-9a-f]{32}$/);
+      assert.deepEqual({ traceId: inside.traceId, spanId: inside.spanId }, ids);
+      assert.equal(outside.traceId, undefined);
     });
 
     it('LOG_FORMAT=pretty writes one readable line per entry', function () {
