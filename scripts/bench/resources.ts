@@ -1,34 +1,51 @@
 // CPU time and memory of the benchmark's own processes (this Node process and everything it started: the
-// Temporal dev server, PostgreSQL, NATS), read from /proc, grouped by program. Other processes on the machine are
-// left out. Linux only; elsewhere the groups are empty.
-import { readdirSync, readFileSync } from 'node:fs';
+// Temporal dev server, PostgreSQL, NATS, worker processes), read from /proc, grouped by program. Other processes on
+// the machine are left out. Linux only; elsewhere the groups are empty.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const TICKS_PER_SECOND = 100;
 
-interface ProcessSample {
+interface ProcessSample extends RawProcess {
+  group: string;
+}
+
+/** What this Node process hosts when the workers run in it (the stack's default). */
+export const IN_PROCESS_NODE = 'node (workers, API, relays, projector, provider)';
+
+export interface ResourceOptions {
+  /**
+   * Processes measured apart, each with its descendants, under their own name (e.g. `worker process 1`): one line
+   * per process rather than one per program.
+   */
+  named?: ReadonlyMap<number, string>;
+  /** The name of this Node process's group (IN_PROCESS_NODE unless given). */
+  selfName?: string;
+}
+
+function groupOf(comm: string, selfName: string): string {
+  if (comm.startsWith('postgres')) return 'postgres';
+  if (comm.startsWith('temporal')) return 'temporal server';
+  if (comm.startsWith('nats')) return 'nats-server';
+  if (comm === 'node' || comm.startsWith('node')) return selfName;
+  return comm;
+}
+
+interface RawProcess {
   pid: number;
   ppid: number;
-  group: string;
+  comm: string;
   cpuSeconds: number;
   rssMiB: number;
 }
 
-function groupOf(comm: string): string {
-  if (comm.startsWith('postgres')) return 'postgres';
-  if (comm.startsWith('temporal')) return 'temporal server';
-  if (comm.startsWith('nats')) return 'nats-server';
-  if (comm === 'node' || comm.startsWith('node')) return 'node (workers, API, relays, projector, provider)';
-  return comm;
-}
-
-function readProcesses(): ProcessSample[] {
+function readProcesses(): RawProcess[] {
   let pids: string[];
   try {
     pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
   } catch {
     return [];
   }
-  const samples: ProcessSample[] = [];
+  const samples: RawProcess[] = [];
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -41,7 +58,7 @@ function readProcesses(): ProcessSample[] {
       samples.push({
         pid: Number(pid),
         ppid: Number(fields[1]),
-        group: groupOf(comm),
+        comm,
         cpuSeconds: (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND,
         rssMiB: rssKiB / 1024,
       });
@@ -52,19 +69,48 @@ function readProcesses(): ProcessSample[] {
   return samples;
 }
 
-/** This process and its descendants. */
-function ownProcesses(): ProcessSample[] {
+/** This process and its descendants, each in its group: a named process's descendants take its name. */
+function ownProcesses({ named = new Map(), selfName = IN_PROCESS_NODE }: ResourceOptions): ProcessSample[] {
   const all = readProcesses();
-  const children = new Map<number, ProcessSample[]>();
+  const children = new Map<number, RawProcess[]>();
   for (const sample of all) children.set(sample.ppid, [...(children.get(sample.ppid) ?? []), sample]);
   const own: ProcessSample[] = [];
-  const queue = all.filter((sample) => sample.pid === process.pid);
+  const queue: { process: RawProcess; inherited?: string }[] = all.filter((sample) => sample.pid === process.pid).map((p) => ({ process: p }));
   while (queue.length > 0) {
-    const next = queue.shift()!;
-    own.push(next);
-    queue.push(...(children.get(next.pid) ?? []));
+    const { process: next, inherited } = queue.shift()!;
+    const name = named.get(next.pid) ?? inherited;
+    own.push({ ...next, group: name ?? groupOf(next.comm, selfName) });
+    queue.push(...(children.get(next.pid) ?? []).map((child) => ({ process: child, inherited: name })));
   }
   return own;
+}
+
+/**
+ * A process's memory in MiB: resident now, split into anonymous (heaps, stacks) and file-backed (the binary, shared
+ * libraries, native addons) pages, and the kernel's mark of its peak (VmHWM); undefined once it is gone.
+ */
+export function memoryOf(pid: number): { rssMiB: number; anonMiB: number; fileMiB: number; peakRssMiB: number } | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const mib = (field: string) => Math.round(Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024);
+    return { rssMiB: mib('VmRSS'), anonMiB: mib('RssAnon'), fileMiB: mib('RssFile'), peakRssMiB: mib('VmHWM') };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Resets the kernel's peak-RSS mark of a process (`5` to /proc/<pid>/clear_refs, Linux 4.0 on), so that VmHWM
+ * tells the peak from now on rather than since the process started (a worker's start, which bundles the workflows,
+ * has a peak of its own). False where that is not allowed.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export interface ResourceUse {
@@ -74,18 +120,18 @@ export interface ResourceUse {
 }
 
 /** Samples every second until stopped; CPU is the difference between the first and the last reading. */
-export function measureResources(): { stop(): ResourceUse } {
+export function measureResources(options: ResourceOptions = {}): { stop(): ResourceUse } {
   const startedAt = performance.now();
   const cpuAt = (samples: ProcessSample[]) => {
     const byPid = new Map<number, ProcessSample>();
     for (const sample of samples) byPid.set(sample.pid, sample);
     return byPid;
   };
-  const first = cpuAt(ownProcesses());
+  const first = cpuAt(ownProcesses(options));
   const peak = new Map<string, number>();
   const sample = () => {
     const rss = new Map<string, number>();
-    for (const process of ownProcesses()) rss.set(process.group, (rss.get(process.group) ?? 0) + process.rssMiB);
+    for (const process of ownProcesses(options)) rss.set(process.group, (rss.get(process.group) ?? 0) + process.rssMiB);
     for (const [group, mib] of rss) peak.set(group, Math.max(peak.get(group) ?? 0, mib));
   };
   sample();
@@ -95,7 +141,7 @@ export function measureResources(): { stop(): ResourceUse } {
       clearInterval(timer);
       sample();
       const seconds = (performance.now() - startedAt) / 1000;
-      const last = ownProcesses();
+      const last = ownProcesses(options);
       const groups: ResourceUse['groups'] = {};
       for (const process of last) {
         const before = first.get(process.pid)?.cpuSeconds ?? 0;

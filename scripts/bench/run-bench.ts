@@ -3,23 +3,29 @@
 // and, on the same Temporal server in the same run, the floor: a workflow of the saga's shape that does no work
 // (floor-workflow.ts). The headline is the ratio saga/floor at each concurrency. Timings are measured here and
 // only reported; nothing asserts them.
+//
+// Two stacks, one after the other:
+// - the workers in this process (as `npm start` runs them): floor and saga rounds, the event path of each saga round
+//   (event-path.ts), the relays' drain of a backlog (relay-drain.ts), the open-loop rounds and overload;
+// - the workers in processes of their own (worker-rounds.ts): the saga round on 1 and on 2 worker processes, and
+//   many sagas held open in one (hold-round.ts).
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { restockProduct, SEED_PRODUCTS } from '../../src/activities/inventory/catalog';
-import { connectInventoryDb } from '../../src/activities/inventory/db';
-import { setCreditLimit } from '../../src/activities/payments/customers';
-import { connectPaymentsDb } from '../../src/activities/payments/db';
-import { loadConfig } from '../../src/config';
-import { freePort } from '../../src/local-stack/free-port';
-import { startStack, type RunningStack } from '../../src/local-stack/stack';
+import { CONFIRM_DELAY_MS, DISPATCH_DELAY, startBenchStack } from './bench-stack';
+import { bar, describeResources, ORDER, percentile, round, sagaClient, type RoundResult } from './closed-loop';
+import { EventProbe, total, withEventPath, type EventPathResult } from './event-path';
 import { FLOOR_QUEUES, floorConfirmed, type FloorActivities } from './floor-definitions';
+import { measureDrain, type DrainResult } from './relay-drain';
 import { measureResources, type ResourceUse } from './resources';
+import { runWorkerProcessRounds, type WorkerProcessReport } from './worker-rounds';
+
+export type { RoundResult } from './closed-loop';
 
 export interface BenchOptions {
-  /** Concurrent clients of each measured round. */
+  /** Concurrent clients of each measured round (none: no floor or saga rounds). */
   concurrencies: number[];
   /** Orders (or floor workflows) per client in each round; at least `minPerRound` in all. */
   perClient: number;
@@ -28,23 +34,18 @@ export interface BenchOptions {
   rates: number[];
   /** How long each open-loop round offers its load. */
   openSeconds: number;
+  /** Measure the event path of every saga round (commit to query view, relayed per second). */
+  eventPath: boolean;
+  /** Orders placed while the relays are paused, to time their drain; 0: no drain round. */
+  drainOrders: number;
+  /** Numbers of worker processes of their own, one saga round each (none: no such round). */
+  workerProcesses: number[];
+  /** Clients of the worker-process rounds (and of the placing of held sagas). */
+  workerClients: number;
+  /** Sagas held open in one worker process; 0: no hold round. */
+  hold: number;
+  holdSeconds: number;
   progress?: (line: string) => void;
-}
-
-export interface RoundResult {
-  subject: 'floor' | 'saga';
-  concurrency: number;
-  completed: number;
-  /** Answered 202 once the wait was over: accepted, not finished in time (it finishes later). */
-  late: number;
-  failed: number;
-  seconds: number;
-  perSecond: number;
-  latencyMs: { p50: number; p95: number; p99: number; max: number };
-  /** Answers 503 overloaded the clients waited out (Retry-After) before sending the same order again. */
-  refusals: number;
-  /** CPU and peak memory of each program of the benchmark during the round. */
-  resources: ResourceUse;
 }
 
 /** Orders offered at a fixed rate whatever the answers (open loop), as real callers do. */
@@ -70,45 +71,90 @@ export interface OpenLoopResult {
 export interface BenchReport {
   at: string;
   machine: { cpus: number; memoryGiB: number; node: string };
-  settings: { dispatchDelay: string; sandboxConfirmDelayMs: number; perClient: number; minPerRound: number };
+  settings: {
+    dispatchDelay: string;
+    sandboxConfirmDelayMs: number;
+    perClient: number;
+    minPerRound: number;
+    relayMode: string;
+    eventPath: boolean;
+    drainOrders: number;
+    workerProcesses: number[];
+    workerClients: number;
+    hold: number;
+    holdSeconds: number;
+  };
+  /** With the workers in this process. */
   rounds: RoundResult[];
   /** saga orders per second ÷ floor workflows per second, per concurrency. */
   ratios: Record<string, number>;
   openLoop: OpenLoopResult[];
   /** Offered twice the peak closed-loop rate, answered at the end: completions per second against the peak. */
   overload?: { peakPerSecond: number; result: OpenLoopResult; ratioToPeak: number };
+  /** The relays publishing a backlog built while they were paused (workers in this process). */
+  relayDrain?: DrainResult;
+  /** With the workers in processes of their own. */
+  workerProcesses?: WorkerProcessReport;
 }
 
-const DISPATCH_DELAY = '1ms';
-const CONFIRM_DELAY_MS = 1;
-const ORDER = (i: number) => ({ customerId: 'cust-alice', lines: [{ sku: ['KB-001', 'MS-002', 'CB-005'][i % 3], quantity: 1 }] });
+type InProcessResults = Pick<BenchReport, 'rounds' | 'ratios' | 'openLoop' | 'overload' | 'relayDrain'> & { relayMode: string };
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const progress = options.progress ?? (() => {});
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-bench-'));
+  try {
+    const inProcess = wantsInProcessStack(options) ? await runInProcessRounds(dataDir, options, progress) : undefined;
+    const workerProcesses =
+      options.workerProcesses.length > 0 || options.hold > 0
+        ? await runWorkerProcessRounds(path.join(dataDir, 'worker-processes'), {
+            processCounts: options.workerProcesses,
+            clients: options.workerClients,
+            total: Math.max(options.minPerRound, options.workerClients * options.perClient),
+            hold: options.hold,
+            holdSeconds: options.holdSeconds,
+            eventPath: options.eventPath,
+            progress,
+          })
+        : undefined;
+    const { relayMode, ...results } = inProcess ?? { rounds: [], ratios: {}, openLoop: [], relayMode: workerProcesses?.relayMode ?? '' };
+    return {
+      at: new Date().toISOString(),
+      machine: { cpus: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+      settings: {
+        dispatchDelay: DISPATCH_DELAY,
+        sandboxConfirmDelayMs: CONFIRM_DELAY_MS,
+        perClient: options.perClient,
+        minPerRound: options.minPerRound,
+        relayMode,
+        eventPath: options.eventPath,
+        drainOrders: options.drainOrders,
+        workerProcesses: options.workerProcesses,
+        workerClients: options.workerClients,
+        hold: options.hold,
+        holdSeconds: options.holdSeconds,
+      },
+      ...results,
+      workerProcesses,
+    };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+function wantsInProcessStack(options: BenchOptions): boolean {
+  return options.concurrencies.length > 0 || options.rates.length > 0 || options.drainOrders > 0;
+}
+
+/** Everything measured with the workers in this process, on one stack. */
+async function runInProcessRounds(dataDir: string, options: BenchOptions, progress: (line: string) => void): Promise<InProcessResults> {
   const stops: (() => Promise<unknown>)[] = [];
   try {
     progress('starting PostgreSQL, Temporal, NATS, the provider, the workers and the API');
-    const config = loadConfig({
-      PORT: String(await freePort()),
-      PAYMENT_PROVIDER: 'sandbox',
-      SANDBOX_CONFIRM_DELAY_MS: String(CONFIRM_DELAY_MS),
-      DISPATCH_DELAY,
-      APPROVAL_THRESHOLD_CENTS: '100000000',
-    });
-    const stack: RunningStack = await startStack({
-      config,
-      dataDir,
-      postgresPort: await freePort(),
-      temporalPort: await freePort(),
-      temporalUiPort: 0,
-      providerPort: 0,
-      natsPort: await freePort(),
-      serviceApiPort: 0,
-    });
+    const { stack, config, clientKey } = await startBenchStack(dataDir, { runWorkers: true });
     stops.push(() => stack.stop());
-    const clientKey = config.auth.apiKeys.find((key) => key.role === 'client')!.key;
-    await plentyOfStockAndCredit(stack, clientKey);
+    const probe =
+      options.eventPath || options.drainOrders > 0 ? await EventProbe.connect(stack.databaseUrls, stack.queryDatabaseUrl, stack.natsServers, progress) : undefined;
+    if (probe) stops.push(() => probe.close());
 
     const floor = await startFloorWorkers(stack.temporalAddress);
     stops.push(() => floor.stop());
@@ -129,29 +175,18 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         }, progress),
       );
       progress(`saga, ${concurrency} client(s), ${total} orders`);
-      rounds.push(
-        await round('saga', concurrency, total, async (i, refused) => {
-          const key = `bench-${++sequence}`;
-          let response: Response;
-          // A client as the API asks: refused with 503 overloaded, it waits Retry-After and sends the same order again.
-          for (;;) {
-            response = await fetch(`${stack.apiUrl}/orders?wait=60`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json', authorization: `Bearer ${clientKey}`, 'idempotency-key': key },
-              body: JSON.stringify(ORDER(i)),
-            });
-            if (response.status !== 503) break;
-            const refusal = (await response.json()) as { error?: { code?: string } };
-            if (refusal.error?.code !== 'overloaded') throw new Error(`answered 503 ${JSON.stringify(refusal)}`);
-            refused();
-            await new Promise((resolve) => setTimeout(resolve, Number(response.headers.get('retry-after') ?? 1) * 1000));
-          }
-          const body = (await response.json()) as { status?: string };
-          if (response.status === 202) throw new Late();
-          if (response.status !== 200 || body.status !== 'COMPLETED') throw new Error(`answered ${response.status} ${body.status ?? JSON.stringify(body)}`);
-        }, progress),
-      );
+      const saga = () => round('saga', concurrency, total, sagaClient(stack.apiUrl, clientKey), progress);
+      rounds.push(await withEventPath(options.eventPath ? probe : undefined, saga));
     }
+
+    let relayDrain: DrainResult | undefined;
+    if (options.drainOrders > 0 && probe) {
+      const clients = Math.min(32, options.drainOrders);
+      progress(`relay drain: relays paused, saga, ${clients} client(s), ${options.drainOrders} orders`);
+      const placeOrders = () => round('saga', clients, options.drainOrders, sagaClient(stack.apiUrl, clientKey), progress);
+      relayDrain = await measureDrain(probe, stack.databaseUrls, placeOrders, progress);
+    }
+
     const placeOrder = async (query: string, i: number) => {
       const began = performance.now();
       const response = await fetch(`${stack.apiUrl}/orders${query}`, {
@@ -181,72 +216,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       const of = (subject: string) => rounds.find((r) => r.subject === subject && r.concurrency === concurrency)!.perSecond;
       ratios[String(concurrency)] = Number((of('saga') / of('floor')).toFixed(2));
     }
-    return {
-      at: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-      settings: { dispatchDelay: DISPATCH_DELAY, sandboxConfirmDelayMs: CONFIRM_DELAY_MS, perClient: options.perClient, minPerRound: options.minPerRound },
-      rounds,
-      ratios,
-      openLoop,
-      overload,
-    };
+    return { rounds, ratios, openLoop, overload, relayDrain, relayMode: config.events.relayMode };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
-    rmSync(dataDir, { recursive: true, force: true });
   }
-}
-
-/** `total` calls of `one` by `concurrency` closed-loop clients: throughput and latency. */
-async function round(
-  subject: RoundResult['subject'],
-  concurrency: number,
-  total: number,
-  one: (i: number, refused: () => void) => Promise<void>,
-  progress: (line: string) => void,
-): Promise<RoundResult> {
-  const latencies: number[] = [];
-  let failed = 0;
-  let late = 0;
-  let next = 0;
-  let refusals = 0;
-  const resources = measureResources();
-  const startedAt = performance.now();
-  const ticker = setInterval(() => progress(`${subject}, ${concurrency} client(s): ${bar(latencies.length + late + failed, total)}`), 1_000);
-  try {
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        for (let i = next++; i < total; i = next++) {
-          const began = performance.now();
-          try {
-            await one(i, () => refusals++);
-            latencies.push(performance.now() - began);
-          } catch (error) {
-            if (error instanceof Late) {
-              late++;
-              continue;
-            }
-            failed++;
-            if (failed <= 3) progress(`${subject}: ${String(error)}`);
-          }
-        }
-      }),
-    );
-  } finally {
-    clearInterval(ticker);
-  }
-  const seconds = (performance.now() - startedAt) / 1000;
-  return {
-    subject,
-    concurrency,
-    completed: latencies.length,
-    late,
-    failed,
-    seconds: Number(seconds.toFixed(1)),
-    perSecond: Number((latencies.length / seconds).toFixed(2)),
-    latencyMs: { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) },
-    refusals,
-    resources: resources.stop(),
-  };
 }
 
 /**
@@ -336,55 +309,32 @@ async function startFloorWorkers(address: string): Promise<{ stop(): Promise<voi
   };
 }
 
-/** Enough stock and credit that every order of the run can complete: the point is the machinery, not refusals. */
-async function plentyOfStockAndCredit(stack: RunningStack, clientKey: string): Promise<void> {
-  const inventory = connectInventoryDb(stack.databaseUrls.inventory);
-  const payments = connectPaymentsDb(stack.databaseUrls.payments);
-  try {
-    for (const { sku } of SEED_PRODUCTS) await restockProduct(inventory, sku, 1_000_000);
-    await setCreditLimit(payments, 'cust-alice', 2_000_000_000);
-  } finally {
-    await Promise.all([inventory.$disconnect(), payments.$disconnect()]);
-  }
-  // The API checks new orders against the query views: wait until they show the new stock.
-  for (let i = 0; i < 100; i++) {
-    const response = await fetch(`${stack.apiUrl}/catalog/KB-001`, { headers: { authorization: `Bearer ${clientKey}` } });
-    if ((((await response.json()) as { onHand?: number }).onHand ?? 0) >= 1_000_000) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+/** A closed-loop round's name in the tables. */
+function roundName(r: RoundResult): string {
+  if (r.subject === 'floor') return 'floor (same shape, no work)';
+  if (r.workerProcesses !== undefined) return `saga, ${processes(r.workerProcesses)}`;
+  return 'saga (POST /orders?wait=60)';
 }
 
-/** The value at quantile `q` (0..1) of `values`, in whole ms; 0 for none. */
-function percentile(values: number[], q: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
-}
-
-/** A saga accepted but not finished within the caller's wait. */
-class Late extends Error {}
-
-function bar(done: number, total: number): string {
-  const width = 30;
-  const filled = Math.round(Math.min(1, done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
-}
+const processes = (n: number) => `${n} worker process${n === 1 ? '' : 'es'}`;
 
 export function formatBench(report: BenchReport): string {
   const lines = [
-    `machine: ${report.machine.cpus} cores, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; dispatch delay ${report.settings.dispatchDelay}, provider confirms after ${report.settings.sandboxConfirmDelayMs} ms`,
+    `machine: ${report.machine.cpus} cores, ${report.machine.memoryGiB} GiB, Node ${report.machine.node}; dispatch delay ${report.settings.dispatchDelay}, provider confirms after ${report.settings.sandboxConfirmDelayMs} ms, relay mode ${report.settings.relayMode}`,
     '',
     'subject                        clients  done  late  failed  seconds  per second   p50 ms   p95 ms   p99 ms  503s',
   ];
-  for (const r of report.rounds) {
-    const name = r.subject === 'floor' ? 'floor (same shape, no work)' : 'saga (POST /orders?wait=60)';
+  const workerRounds = report.workerProcesses?.rounds ?? [];
+  for (const r of [...report.rounds, ...workerRounds]) {
     lines.push(
-      `${name.padEnd(30)} ${String(r.concurrency).padStart(7)} ${String(r.completed).padStart(5)} ${String(r.late).padStart(5)} ${String(r.failed).padStart(7)} ${r.seconds.toFixed(1).padStart(8)} ` +
+      `${roundName(r).padEnd(30)} ${String(r.concurrency).padStart(7)} ${String(r.completed).padStart(5)} ${String(r.late).padStart(5)} ${String(r.failed).padStart(7)} ${r.seconds.toFixed(1).padStart(8)} ` +
         `${r.perSecond.toFixed(2).padStart(11)} ${String(r.latencyMs.p50).padStart(8)} ${String(r.latencyMs.p95).padStart(8)} ${String(r.latencyMs.p99).padStart(8)} ${String(r.refusals).padStart(5)}`,
     );
   }
+  lines.push('');
+  if (report.rounds.length > 0) lines.push(`saga/floor throughput: ${Object.entries(report.ratios).map(([c, ratio]) => `${ratio} at ${c} client(s)`).join(', ')}`);
+  if (workerRounds.length > 0) lines.push(formatWorkerProcesses(workerRounds));
   lines.push(
-    '',
-    `saga/floor throughput: ${Object.entries(report.ratios).map(([c, ratio]) => `${ratio} at ${c} client(s)`).join(', ')}`,
     "done: answered COMPLETED within the wait; late: answered 202 when the wait ran out (the order finishes later); per second counts done only; " +
       '503s: answers 503 overloaded a client waited out (Retry-After) before sending the same order again; latency counts from its first attempt',
   );
@@ -405,14 +355,96 @@ export function formatBench(report: BenchReport): string {
     }
     lines.push('answered/s: answered within the wait, per second, from the first order sent to the last answer');
   }
+  lines.push(...formatEventPath(report));
+  if (report.workerProcesses?.hold) lines.push(...formatHold(report.workerProcesses.hold));
+
   lines.push('', 'resources per round: cores busy (CPU seconds ÷ round seconds) / peak resident memory, per program');
-  const describe = (use: ResourceUse) =>
-    Object.entries(use.groups)
-      .sort((a, b) => b[1].cpuSeconds - a[1].cpuSeconds)
-      .map(([group, g]) => `${group} ${g.coresBusy.toFixed(2)} / ${g.peakRssMiB} MiB`)
-      .join('; ');
-  for (const r of report.rounds) lines.push(`${r.subject} at ${r.concurrency} client(s): ${describe(r.resources)}`);
-  for (const r of report.openLoop) lines.push(`decision at ${r.offeredPerSecond}/s: ${describe(r.resources)}`);
-  if (report.overload) lines.push(`overload at ${report.overload.result.offeredPerSecond}/s: ${describe(report.overload.result.resources)}`);
+  for (const r of report.rounds) lines.push(`${r.subject} at ${r.concurrency} client(s): ${describeResources(r.resources)}`);
+  if (report.relayDrain) lines.push(`saga, relays paused, at ${report.relayDrain.orders.concurrency} client(s): ${describeResources(report.relayDrain.orders.resources)}`);
+  for (const r of report.openLoop) lines.push(`decision at ${r.offeredPerSecond}/s: ${describeResources(r.resources)}`);
+  if (report.overload) lines.push(`overload at ${report.overload.result.offeredPerSecond}/s: ${describeResources(report.overload.result.resources)}`);
+  for (const r of workerRounds) lines.push(`saga on ${processes(r.workerProcesses!)} at ${r.concurrency} client(s): ${describeResources(r.resources)}`);
+  const hold = report.workerProcesses?.hold;
+  if (hold) {
+    lines.push(`hold, placing ${hold.sagas} sagas at ${hold.placing.concurrency} client(s): ${describeResources(hold.placing.resources)}`);
+    lines.push(`hold, ${hold.open} sagas open for ${hold.holdSeconds} s: ${describeResources(hold.holding)}`);
+  }
   return lines.join('\n');
+}
+
+/** Throughput on 1, 2… worker processes of their own, each against the first. */
+function formatWorkerProcesses(rounds: RoundResult[]): string {
+  const base = rounds[0];
+  const each = rounds.map((r) => {
+    const ratio = r === base || base.perSecond === 0 ? '' : ` (${(r.perSecond / base.perSecond).toFixed(2)} times ${processes(base.workerProcesses!)})`;
+    return `${processes(r.workerProcesses!)} ${r.perSecond.toFixed(2)}/s${ratio}`;
+  });
+  return `worker processes of their own (stack with runWorkers false), ${base.concurrency} clients: ${each.join(', ')}`;
+}
+
+/** The event path of each saga round, and the relays' drain. */
+function formatEventPath(report: BenchReport): string[] {
+  const measured = [...report.rounds, ...(report.workerProcesses?.rounds ?? [])].filter((r): r is RoundResult & { eventPath: EventPathResult } => r.eventPath !== undefined);
+  const drain = report.relayDrain;
+  if (measured.length === 0 && !drain) return [];
+  const lines = ['', "event path: an event's commit in its service's database → its commit in the query views (one PostgreSQL clock)"];
+  if (measured.length > 0) {
+    lines.push('round                          clients  events per order applied  relayed/s   p50 ms   p95 ms   p99 ms   max ms  relay p50  relay p99');
+    for (const r of measured) {
+      const e = r.eventPath;
+      lines.push(
+        `${roundName(r).padEnd(30)} ${String(r.concurrency).padStart(7)} ${String(e.events).padStart(7)} ${e.perOrder.toFixed(1).padStart(9)} ${String(e.applied).padStart(7)} ${e.relayedPerSecond.toFixed(1).padStart(10)} ` +
+          `${String(e.commitToViewMs.p50).padStart(8)} ${String(e.commitToViewMs.p95).padStart(8)} ${String(e.commitToViewMs.p99).padStart(8)} ${String(e.commitToViewMs.max).padStart(8)} ` +
+          `${String(e.commitToPublishedMs.p50).padStart(10)} ${String(e.commitToPublishedMs.p99).padStart(10)}` +
+          `${e.timestamps === 'commit' ? '' : '  (transaction starts)'}${e.settled ? '' : '  (not settled)'}`,
+      );
+    }
+    for (const r of measured) lines.push(...eventPathDetails(r));
+    lines.push(
+      'relay: commit → published_at (the relay marks the row once JetStream stored it); relayed/s: events the relays published during the round, ' +
+        'per second of it (what the orders offered, not what the relays can do: see the drain); commit times from a test_decoding slot of the benchmark, ' +
+        'occurred_at and applied_at are their transactions\' starts',
+    );
+  }
+  if (drain) {
+    const byService = Object.entries(drain.backlog).map(([service, n]) => `${service} ${n}`).join(', ');
+    lines.push(
+      `relay drain: ${drain.orders.completed} orders (${drain.orders.concurrency} clients, ${drain.orders.perSecond}/s) placed with the relays paused left ${total(drain.backlog)} events (${byService}); ` +
+        `the relays started publishing ${drain.resumeMs} ms after being let go and published them in ${drain.relaySeconds} s: ${drain.relayedPerSecond} events/s; ` +
+        `the views applied them in ${drain.viewsSeconds} s from the first: ${drain.appliedPerSecond} events/s${drain.drained ? '' : ' (NOT drained before the timeout)'}`,
+    );
+  }
+  return lines;
+}
+
+/** Under a round's event path: how far the recorded columns are from the commits, and the path per service (p50/p99). */
+function eventPathDetails(r: RoundResult & { eventPath: EventPathResult }): string[] {
+  const e = r.eventPath;
+  const q = (x: { p50: number; p99: number } | undefined) => (x ? `${x.p50}/${x.p99}` : '-');
+  const lines = [];
+  if (e.writerTransactionMs) {
+    lines.push(
+      `  ${roundName(r)}, ${r.concurrency} clients: occurred_at → commit ${q(e.writerTransactionMs)} ms (writer transactions), ` +
+        `applied_at → commit in the views ${q(e.projectorTransactionMs)} ms (projector transactions)`,
+    );
+  }
+  const services = Object.entries(e.byService).map(
+    ([service, s]) => `${service} ${q(s.commitToViewMs)} (relay ${q(s.commitToPublishedMs)}${s.writerTransactionMs ? `, writer ${q(s.writerTransactionMs)}` : ''})`,
+  );
+  lines.push(`  ${roundName(r)}, ${r.concurrency} clients, by service, p50/p99 ms: ${services.join('; ')}`);
+  return lines;
+}
+
+const memoryLine = (m: { rssMiB: number; anonMiB: number; fileMiB: number }) => `${m.rssMiB} MiB (anonymous ${m.anonMiB}, files ${m.fileMiB})`;
+
+function formatHold(hold: NonNullable<WorkerProcessReport['hold']>): string[] {
+  const { worker, placing } = hold;
+  const kernel = worker.kernelPeakRssMiB === null ? '' : `, kernel peak mark ${worker.kernelPeakRssMiB} MiB`;
+  return [
+    '',
+    `hold: ${hold.open} sagas open at once in 1 worker process (AWAITING_DISPATCH, dispatch window ${hold.dispatchDelay}): worker RSS ${memoryLine(worker.idle)} idle (start peak ${worker.startPeakRssMiB} MiB), ` +
+      `peak ${worker.peakRssMiB} MiB (1 s samples${kernel}), ${memoryLine(worker.end)} after holding ${hold.holdSeconds} s; target < ${worker.targetMiB} MiB`,
+    `hold: placed ${hold.sagas} in ${placing.seconds} s at ${placing.concurrency} clients (${placing.completed} ACCEPTED, ${placing.late} late, ${placing.failed} failed, ${placing.refusals} 503s; ` +
+      `decision p50 ${placing.latencyMs.p50} ms, p99 ${placing.latencyMs.p99} ms); ${hold.terminated} terminated at the end`,
+  ];
 }

@@ -1,0 +1,127 @@
+// Many sagas open at once in one worker process: how much memory a worker needs for the sagas it keeps waiting
+// (issue 8's target: under 300 MiB at 200). The orders go through a second API, on the same stack, whose saga policy
+// has a dispatch window of an hour: each is answered at its decision (ACCEPTED) and then sits in AWAITING_DISPATCH,
+// a timer in a workflow the worker keeps cached. After the hold they are terminated, so that none is left running
+// (their timers would fire an hour later into whatever runs then).
+import { Client, Connection } from '@temporalio/client';
+import { startApiServer } from '../../src/api/server';
+import { WORKFLOW_TYPE } from '../../src/workflows/definitions';
+import type { BenchStack } from './bench-stack';
+import { orderClient, round, sleep, type RoundResult } from './closed-loop';
+import { measureResources, memoryOf, resetPeakRss, type ResourceOptions, type ResourceUse } from './resources';
+import { startWorkerProcesses, stopAll } from './worker-processes';
+
+/** Longer than any hold: the sagas wait in their dispatch window until terminated. */
+const HOLD_DISPATCH_DELAY = '1h';
+/** Issue 8's target for the worker's memory at 200 open sagas. */
+const TARGET_MIB = 300;
+const RUNNING_SAGAS = `WorkflowType="${WORKFLOW_TYPE}" AND ExecutionStatus="Running"`;
+
+export interface HoldResult {
+  sagas: number;
+  dispatchDelay: string;
+  /** Placing them: answered at the decision, ACCEPTED (latency: to the decision). */
+  placing: RoundResult;
+  /** Sagas running once all were placed (Temporal's visibility). */
+  open: number;
+  holdSeconds: number;
+  /** The worker process's resident memory, in MiB. */
+  worker: {
+    /** Polling, before the first order: resident, of which anonymous and file-backed. */
+    idle: Memory;
+    /** The kernel's mark of the peak from the process's start to then (its start bundles the workflows). */
+    startPeakRssMiB: number;
+    /** The highest of the one-second samples while placing and holding. */
+    peakRssMiB: number;
+    /** The kernel's mark of the peak over the round (VmHWM, reset at its start); null if it could not be reset. */
+    kernelPeakRssMiB: number | null;
+    /** At the end of the hold, every saga still open. */
+    end: Memory;
+    targetMiB: number;
+  };
+  /** Resources while the sagas were only held (nothing else running). */
+  holding: ResourceUse;
+  terminated: number;
+}
+
+interface Memory {
+  rssMiB: number;
+  anonMiB: number;
+  fileMiB: number;
+}
+
+const memory = (pid: number): Memory => {
+  const { rssMiB = 0, anonMiB = 0, fileMiB = 0 } = memoryOf(pid) ?? {};
+  return { rssMiB, anonMiB, fileMiB };
+};
+
+export async function holdSagas(
+  { stack, config, clientKey }: BenchStack,
+  options: { sagas: number; clients: number; holdSeconds: number; resourceOptions: ResourceOptions; progress: (line: string) => void },
+): Promise<HoldResult> {
+  const { progress } = options;
+  progress('hold: starting 1 worker process');
+  // A fresh worker: its memory is that of the held sagas, not of earlier rounds.
+  const workers = await startWorkerProcesses(stack, config, 1);
+  const [worker] = workers;
+  const stops: (() => Promise<unknown>)[] = [() => stopAll(workers)];
+  try {
+    const client = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+    stops.push(() => client.connection.close());
+    const api = await startApiServer({
+      config: { ...config, api: { ...config.api, port: 0 }, saga: { ...config.saga, dispatchDelay: HOLD_DISPATCH_DELAY } },
+      serviceUrls: stack.serviceUrls,
+      queryDatabaseUrl: stack.queryDatabaseUrl,
+      natsServers: stack.natsServers,
+      temporalAddress: stack.temporalAddress,
+    });
+    stops.push(() => api.close());
+    const resourceOptions = { ...options.resourceOptions, named: new Map([[worker.pid, worker.name]]) };
+    const idle = memory(worker.pid);
+    const startPeakRssMiB = memoryOf(worker.pid)?.peakRssMiB ?? 0;
+    const kernelPeakReset = resetPeakRss(worker.pid);
+    progress(`hold: placing ${options.sagas} orders, each answered once it waits in its dispatch window`);
+    const accepted = orderClient(api.url, clientKey, '?wait=60&until=decision', (body) => body.decision === 'ACCEPTED');
+    const placing = await round('hold', Math.min(options.clients, options.sagas), options.sagas, accepted, progress, resourceOptions);
+    const { count: open } = await client.workflow.count(RUNNING_SAGAS);
+    progress(`hold: ${open} sagas open; holding them ${options.holdSeconds} s`);
+    const holdingUse = measureResources(resourceOptions);
+    await sleep(options.holdSeconds * 1000);
+    const holding = holdingUse.stop();
+    const end = memory(worker.pid);
+    const kernelPeak = kernelPeakReset ? (memoryOf(worker.pid)?.peakRssMiB ?? null) : null;
+    const peakOf = (use: ResourceUse) => use.groups[worker.name]?.peakRssMiB ?? 0;
+    const result: HoldResult = {
+      sagas: options.sagas,
+      dispatchDelay: HOLD_DISPATCH_DELAY,
+      placing,
+      open,
+      holdSeconds: options.holdSeconds,
+      worker: {
+        idle,
+        startPeakRssMiB,
+        peakRssMiB: Math.max(peakOf(placing.resources), peakOf(holding)),
+        kernelPeakRssMiB: kernelPeak,
+        end,
+        targetMiB: TARGET_MIB,
+      },
+      holding,
+      terminated: 0,
+    };
+    progress('hold: terminating the held sagas');
+    result.terminated = await terminateRunningSagas(client);
+    return result;
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+  }
+}
+
+/** Terminates every running saga, 20 at a time; answers how many. */
+async function terminateRunningSagas(client: Client): Promise<number> {
+  const ids: string[] = [];
+  for await (const execution of client.workflow.list({ query: RUNNING_SAGAS })) ids.push(execution.workflowId);
+  for (let i = 0; i < ids.length; i += 20) {
+    await Promise.all(ids.slice(i, i + 20).map((id) => client.workflow.getHandle(id).terminate('bench: the hold round is over')));
+  }
+  return ids.length;
+}

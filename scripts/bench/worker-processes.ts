@@ -1,0 +1,107 @@
+// Worker processes of their own, as docker compose runs them: each a `tsx src/worker/index.ts` child hosting every
+// role (the saga's workflows and the four services' activities), with the environment the stack gives a worker
+// (test/support/stack.ts, workerEnvironment). Several share the task queues, and the orders service's durable
+// consumers, as replicas do.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { WORKER_ROLES, type Config } from '../../src/config';
+import { freePort } from '../../src/local-stack/free-port';
+import type { RunningStack } from '../../src/local-stack/stack';
+import { PROJECT_ROOT } from '../../src/local-stack/tools';
+
+export interface WorkerProcess {
+  /** `worker process 1`, 2…: the name its CPU and memory are reported under. */
+  name: string;
+  pid: number;
+  /** SIGTERM (a graceful shutdown), SIGKILL after 15 s. */
+  stop(): Promise<void>;
+}
+
+/** The worker's line once it polls every queue (src/worker/index.ts; its "msg" starts with "polling"). */
+const READY = /"msg":"polling /;
+const START_TIMEOUT_MS = 180_000;
+
+/**
+ * The environment of a worker process for this stack. The first worker serves the services' read APIs on the port
+ * the API reaches (stack.serviceUrls); the others on free ports of their own (two cannot listen on one).
+ */
+function workerEnvironment(stack: RunningStack, config: Config, serviceApiPort: string): NodeJS.ProcessEnv {
+  return {
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    ...Object.fromEntries(Object.entries(stack.databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
+    PAYMENT_PROVIDER_URL: stack.providerUrl,
+    PAYMENT_PROVIDER_API_KEY: config.payments.providerApiKey,
+    NATS_URL: stack.natsServers.join(','),
+    SERVICE_API_PORT: serviceApiPort,
+    WORKER_ROLES: WORKER_ROLES.join(','),
+    // The stack registered them already.
+    REGISTER_SEARCH_ATTRIBUTES: 'off',
+    // INFO and JSON: the READY line is an INFO line. The workers say little else at INFO.
+    LOG_LEVEL: 'INFO',
+    LOG_FORMAT: 'json',
+  };
+}
+
+/** Starts `count` worker processes at once and resolves once every one polls. */
+export async function startWorkerProcesses(stack: RunningStack, config: Config, count: number): Promise<WorkerProcess[]> {
+  const ports = [new URL(stack.serviceUrls.orders).port];
+  for (let i = 1; i < count; i++) ports.push(String(await freePort()));
+  const started = await Promise.allSettled(ports.map((port, i) => startWorkerProcess(`worker process ${i + 1}`, workerEnvironment(stack, config, port))));
+  const workers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure) {
+    await stopAll(workers);
+    throw failure.reason;
+  }
+  return workers;
+}
+
+export async function stopAll(workers: WorkerProcess[]): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.stop()));
+}
+
+async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(PROJECT_ROOT, 'src/worker/index.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Never outlive the benchmark, whatever way it ends.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
+  // The last lines it wrote, to say why it did not start; the output is read all along so that its pipe never fills.
+  const tail: string[] = [];
+  const keep = (chunk: Buffer) => {
+    tail.push(...chunk.toString().split('\n').filter(Boolean));
+    tail.splice(0, Math.max(0, tail.length - 20));
+  };
+  child.stderr!.on('data', keep);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not poll within ${START_TIMEOUT_MS / 1000} s:\n${tail.join('\n')}`)), START_TIMEOUT_MS);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      keep(chunk);
+      if (READY.test(chunk.toString())) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code ?? signal}) before it polled:\n${tail.join('\n')}`));
+    });
+  }).catch(async (error) => {
+    await stop(child);
+    throw error;
+  });
+  return { name, pid: child.pid!, stop: () => stop(child) };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
