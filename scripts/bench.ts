@@ -16,8 +16,9 @@ With the workers in this process (as npm start runs them):
   --rates=5,10,20          (BENCH_RATES)         open-loop rounds answered at the decision; empty: none
   --open-seconds=30        (BENCH_OPEN_SECONDS)  length of each open-loop round, and of the overload round
                                                  (twice the peak closed-loop rate, answered at the end)
-  --event-path=on          (BENCH_EVENT_PATH)    after each saga round, commit-to-query-view latency and events
-                                                 relayed per second, from the databases' timestamps; off: skip
+  --event-path=on          (BENCH_EVENT_PATH)    after each saga round, the same round again with its commit-to-
+                                                 query-view latency and events relayed per second measured (so that
+                                                 the headline rounds run without the instruments); off: skip
   --drain=128              (BENCH_DRAIN)         orders placed (32 clients at most) with the outbox relays paused,
                                                  then the time the relays take to publish the backlog; 0: skip
 

@@ -22,8 +22,10 @@ export interface RoundResult {
   resources: ResourceUse;
   /** Worker processes of their own the round ran on; absent: the workers ran in the benchmark's process. */
   workerProcesses?: number;
-  /** From each event's outbox row to the query side's inbox row for it (saga rounds, unless --event-path=off). */
+  /** From each event's outbox row to the query side's inbox row for it (the event-path rounds). */
   eventPath?: EventPathResult;
+  /** A saga round run again to measure its event path, under its instruments: it sets no peak nor ratio. */
+  measuresEventPath?: boolean;
 }
 
 export const ORDER = (i: number) => ({ customerId: 'cust-alice', lines: [{ sku: ['KB-001', 'MS-002', 'CB-005'][i % 3], quantity: 1 }] });
