@@ -71,18 +71,11 @@ export interface OpenLoopResult {
 export interface BenchReport {
   at: string;
   machine: { cpus: number; memoryGiB: number; node: string };
-  settings: {
+  /** The options the run had, and how the stack was set up. */
+  settings: Omit<BenchOptions, 'concurrencies' | 'rates' | 'openSeconds' | 'progress'> & {
     dispatchDelay: string;
     sandboxConfirmDelayMs: number;
-    perClient: number;
-    minPerRound: number;
     relayMode: string;
-    eventPath: boolean;
-    drainOrders: number;
-    workerProcesses: number[];
-    workerClients: number;
-    hold: number;
-    holdSeconds: number;
   };
   /** With the workers in this process. */
   rounds: RoundResult[];
