@@ -13,6 +13,8 @@ With the workers in this process (as npm start runs them):
   --concurrency=1,32,128   (BENCH_CONCURRENCY)   closed-loop clients: a floor and a saga round each; empty: none
   --per-client=4           (BENCH_PER_CLIENT)    orders (floor workflows) per client in a round ...
   --min=20                 (BENCH_MIN)           ... and at least this many
+  --repeat=1               (BENCH_REPEAT)        floor and saga rounds at each concurrency, alternating; the ratio
+                                                 is between their medians (one round of each moves by a fifth)
   --rates=5,10,20          (BENCH_RATES)         open-loop rounds answered at the decision; empty: none
   --open-seconds=30        (BENCH_OPEN_SECONDS)  length of each open-loop round, and of the overload round
                                                  (twice the peak closed-loop rate, answered at the end)
@@ -59,6 +61,7 @@ async function main() {
     concurrencies: list('concurrency', flag('concurrency', 'BENCH_CONCURRENCY', '1,32,128')),
     perClient: positive('per-client', flag('per-client', 'BENCH_PER_CLIENT', '4')),
     minPerRound: positive('min', flag('min', 'BENCH_MIN', '20')),
+    repeat: positive('repeat', flag('repeat', 'BENCH_REPEAT', '1')),
     rates: list('rates', flag('rates', 'BENCH_RATES', '5,10,20')),
     openSeconds: positive('open-seconds', flag('open-seconds', 'BENCH_OPEN_SECONDS', '30')),
     eventPath: onOff('event-path', flag('event-path', 'BENCH_EVENT_PATH', 'on')),

@@ -128,6 +128,14 @@ export function percentile(values: number[], q: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0);
 }
 
+/** The middle of `values` (the mean of the two middle ones for an even count), unrounded; 0 for none. */
+export function median(values: number[]): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 export function bar(done: number, total: number): string {
   const width = 30;
   const filled = Math.round(Math.min(1, done / total) * width);

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { CONFIRM_DELAY_MS, DISPATCH_DELAY, startBenchStack } from './bench-stack';
-import { bar, describeResources, ORDER, percentile, round, sagaClient, type RoundResult } from './closed-loop';
+import { bar, describeResources, median, ORDER, percentile, round, sagaClient, type RoundResult } from './closed-loop';
 import { EventProbe, total, withEventPath, type EventPathResult } from './event-path';
 import { FLOOR_QUEUES, floorConfirmed, type FloorActivities } from './floor-definitions';
 import { measureDrain, type DrainResult } from './relay-drain';
@@ -34,6 +34,8 @@ export interface BenchOptions {
   rates: number[];
   /** How long each open-loop round offers its load. */
   openSeconds: number;
+  /** Floor and saga rounds at each concurrency, alternating; the ratio is between their medians. */
+  repeat: number;
   /** Measure the event path of every saga round (commit to query view, relayed per second). */
   eventPath: boolean;
   /** Orders placed while the relays are paused, to time their drain; 0: no drain round. */
@@ -119,6 +121,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         sandboxConfirmDelayMs: CONFIRM_DELAY_MS,
         perClient: options.perClient,
         minPerRound: options.minPerRound,
+        repeat: options.repeat,
         relayMode,
         eventPath: options.eventPath,
         drainOrders: options.drainOrders,
@@ -159,20 +162,25 @@ async function runInProcessRounds(dataDir: string, options: BenchOptions, progre
     let sequence = 0;
     for (const concurrency of options.concurrencies) {
       const total = Math.max(options.minPerRound, concurrency * options.perClient);
-      progress(`floor, ${concurrency} client(s), ${total} workflows`);
-      rounds.push(
-        await round('floor', concurrency, total, async () => {
-          const workflowId = `bench-floor-${++sequence}`;
-          const handle = await client.workflow.start('FloorSaga', { taskQueue: FLOOR_QUEUES.saga, workflowId, args: [1] });
-          await handle.signal(floorConfirmed);
-          await handle.result();
-        }, progress),
-      );
-      progress(`saga, ${concurrency} client(s), ${total} orders`);
       const saga = () => round('saga', concurrency, total, sagaClient(stack.apiUrl, clientKey), progress);
-      rounds.push(await saga());
+      // Floor and saga alternate, `repeat` times: one round of each moves by a fifth from run to run (the order of
+      // the rounds, what the machine does meanwhile), so the ratio is taken between their medians.
+      for (let repeat = 1; repeat <= options.repeat; repeat++) {
+        const of = options.repeat > 1 ? ` (${repeat} of ${options.repeat})` : '';
+        progress(`floor, ${concurrency} client(s), ${total} workflows${of}`);
+        rounds.push(
+          await round('floor', concurrency, total, async () => {
+            const workflowId = `bench-floor-${++sequence}`;
+            const handle = await client.workflow.start('FloorSaga', { taskQueue: FLOOR_QUEUES.saga, workflowId, args: [1] });
+            await handle.signal(floorConfirmed);
+            await handle.result();
+          }, progress),
+        );
+        progress(`saga, ${concurrency} client(s), ${total} orders${of}`);
+        rounds.push(await saga());
+      }
       // A round of its own, so that the headline rounds above run without the instruments (commit logs, a probe's
-      // connections); it is also a second sample of the saga's throughput, which moves by a fifth from round to round.
+      // connections).
       if (options.eventPath && probe) {
         progress(`saga with its event path measured, ${concurrency} client(s), ${total} orders`);
         rounds.push({ ...(await withEventPath(probe, saga)), measuresEventPath: true });
@@ -202,7 +210,9 @@ async function runInProcessRounds(dataDir: string, options: BenchOptions, progre
       progress(`open loop, ${rate} orders/s for ${options.openSeconds} s, answered at the decision`);
       openLoop.push(await openRound('decision', rate, options.openSeconds, (i) => placeOrder('?wait=30&until=decision', i), progress));
     }
-    const peakPerSecond = Math.max(...rounds.filter((r) => r.subject === 'saga' && !r.measuresEventPath).map((r) => r.perSecond));
+    const headline = (subject: RoundResult['subject'], concurrency: number) =>
+      median(rounds.filter((r) => r.subject === subject && r.concurrency === concurrency && !r.measuresEventPath).map((r) => r.perSecond));
+    const peakPerSecond = Math.max(...options.concurrencies.map((concurrency) => headline('saga', concurrency)));
     let overload: BenchReport['overload'];
     if (peakPerSecond > 0) {
       const rate = Number((2 * peakPerSecond).toFixed(1));
@@ -213,8 +223,7 @@ async function runInProcessRounds(dataDir: string, options: BenchOptions, progre
 
     const ratios: Record<string, number> = {};
     for (const concurrency of options.concurrencies) {
-      const of = (subject: string) => rounds.find((r) => r.subject === subject && r.concurrency === concurrency && !r.measuresEventPath)!.perSecond;
-      ratios[String(concurrency)] = Number((of('saga') / of('floor')).toFixed(2));
+      ratios[String(concurrency)] = Number((headline('saga', concurrency) / headline('floor', concurrency)).toFixed(2));
     }
     return { rounds, ratios, openLoop, overload, relayDrain, relayMode: config.events.relayMode };
   } finally {
@@ -333,7 +342,7 @@ export function formatBench(report: BenchReport): string {
     );
   }
   lines.push('');
-  if (report.rounds.length > 0) lines.push(`saga/floor throughput: ${Object.entries(report.ratios).map(([c, ratio]) => `${ratio} at ${c} client(s)`).join(', ')}`);
+  if (report.rounds.length > 0) lines.push(`saga/floor throughput${report.settings.repeat > 1 ? ` (medians of ${report.settings.repeat} rounds each)` : ''}: ${Object.entries(report.ratios).map(([c, ratio]) => `${ratio} at ${c} client(s)`).join(', ')}`);
   if (workerRounds.length > 0) lines.push(formatWorkerProcesses(workerRounds));
   lines.push(
     "done: answered COMPLETED within the wait; late: answered 202 when the wait ran out (the order finishes later); per second counts done only; " +
