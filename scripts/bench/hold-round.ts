@@ -48,12 +48,32 @@ interface Memory {
   rssMiB: number;
   anonMiB: number;
   fileMiB: number;
+  /**
+   * What the process says of its own memory on GET /metrics (prom-client's nodejs_* gauges): the JavaScript heap, and
+   * memory outside it that V8 knows of (external: buffers, WebAssembly instances). The rest of the anonymous memory
+   * is native (the Temporal Core runtime, the allocator). Absent if the scrape failed.
+   */
+  heap?: { usedMiB: number; totalMiB: number; externalMiB: number };
 }
 
-const memory = (pid: number): Memory => {
+async function memory(pid: number, metricsUrl: string): Promise<Memory> {
   const { rssMiB = 0, anonMiB = 0, fileMiB = 0 } = memoryOf(pid) ?? {};
-  return { rssMiB, anonMiB, fileMiB };
-};
+  return { rssMiB, anonMiB, fileMiB, heap: await heapOf(metricsUrl) };
+}
+
+async function heapOf(metricsUrl: string): Promise<Memory['heap']> {
+  try {
+    const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5_000) })).text();
+    const mib = (name: string) => {
+      const value = Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+      return Number.isFinite(value) ? Math.round(value / 2 ** 20) : NaN;
+    };
+    const heap = { usedMiB: mib('nodejs_heap_size_used_bytes'), totalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') };
+    return Object.values(heap).every(Number.isFinite) ? heap : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export async function holdSagas(
   { stack, config, clientKey }: BenchStack,
@@ -77,7 +97,9 @@ export async function holdSagas(
     });
     stops.push(() => api.close());
     const resourceOptions = { ...options.resourceOptions, named: new Map([[worker.pid, worker.name]]) };
-    const idle = memory(worker.pid);
+    // The worker process serves /metrics beside the services' read APIs (src/worker/service-api.ts).
+    const metricsUrl = new URL('/metrics', stack.serviceUrls.orders).toString();
+    const idle = await memory(worker.pid, metricsUrl);
     const startPeakRssMiB = memoryOf(worker.pid)?.peakRssMiB ?? 0;
     const kernelPeakReset = resetPeakRss(worker.pid);
     progress(`hold: placing ${options.sagas} orders, each answered once it waits in its dispatch window`);
@@ -88,7 +110,7 @@ export async function holdSagas(
     const holdingUse = measureResources(resourceOptions);
     await sleep(options.holdSeconds * 1000);
     const holding = holdingUse.stop();
-    const end = memory(worker.pid);
+    const end = await memory(worker.pid, metricsUrl);
     const kernelPeak = kernelPeakReset ? (memoryOf(worker.pid)?.peakRssMiB ?? null) : null;
     const peakOf = (use: ResourceUse) => use.groups[worker.name]?.peakRssMiB ?? 0;
     const result: HoldResult = {

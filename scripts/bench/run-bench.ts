@@ -21,6 +21,7 @@ import { FLOOR_QUEUES, floorConfirmed, type FloorActivities } from './floor-defi
 import { measureDrain, type DrainResult } from './relay-drain';
 import { measureResources, type ResourceUse } from './resources';
 import { runWorkerProcessRounds, type WorkerProcessReport } from './worker-rounds';
+import type { HoldResult } from './hold-round';
 
 export type { RoundResult } from './closed-loop';
 
@@ -445,7 +446,8 @@ function eventPathDetails(r: RoundResult & { eventPath: EventPathResult }): stri
   return lines;
 }
 
-const memoryLine = (m: { rssMiB: number; anonMiB: number; fileMiB: number }) => `${m.rssMiB} MiB (anonymous ${m.anonMiB}, files ${m.fileMiB})`;
+const memoryLine = (m: HoldResult['worker']['idle']) =>
+  `${m.rssMiB} MiB (anonymous ${m.anonMiB}, files ${m.fileMiB}${m.heap ? `; JavaScript heap ${m.heap.usedMiB} used of ${m.heap.totalMiB}, external ${m.heap.externalMiB}` : ''})`;
 
 function formatHold(hold: NonNullable<WorkerProcessReport['hold']>): string[] {
   const { worker, placing } = hold;

@@ -15,13 +15,15 @@
 //             order_saga_replication_slot_lag_bytes{service,slot}, order_saga_replication_slot_active{service,slot}
 //             order_saga_consumer_pending_events{stream,consumer} the orders service's consumers of the other streams
 //   both      order_saga_metrics_source_up{source}                1 if the last scrape could read that source
+//             process_* and nodejs_* (prom-client's default metrics): the process's CPU, resident memory, heap,
+//             memory outside the heap (external, array buffers), event-loop lag and GC, under their usual names
 //
 // The saga's own facts (ended, compensations, attention, duration) come from its workflow through sinks
 // (src/observability/saga-sinks.ts) and are counted by the worker that ran the workflow task; the gauges of the
 // event path are read at scrape time from what the process hosts, and a source that fails or is slow (2 s) is
 // reported by order_saga_metrics_source_up = 0 without failing the scrape.
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { consumerLag } from '../events/consumer';
 import { outboxStatusOf, type RunQuery } from '../events/relay-status';
 
@@ -58,6 +60,9 @@ export class MetricsRegistry {
   private readonly sourceUp: Gauge<'source'>;
 
   constructor() {
+    // Where a process's memory goes (heap or native) and how busy its event loop is: per process, so two registries
+    // in one process (npm start's API and workers) both show that process.
+    collectDefaultMetrics({ register: this.registry });
     this.sourceUp = this.gauge('metrics_source_up', 'Whether the last scrape could read this source (1) or not (0): a database, NATS, the Temporal runtime.', ['source']);
   }
 

@@ -57,7 +57,8 @@ function parsePrometheus(text: string): Scrape {
     }
     assert.equal(consumed, (sample[2] ?? '').length, `unreadable labels in: ${line}`);
     const value = sample[3] === '+Inf' ? Infinity : sample[3] === '-Inf' ? -Infinity : Number(sample[3]);
-    assert.ok(!Number.isNaN(value) || sample[3] === 'NaN', `not a value in: ${line}`);
+    // Prometheus reads NaN in any case (prom-client writes `Nan` for a summary with no observation yet).
+    assert.ok(!Number.isNaN(value) || /^nan$/i.test(sample[3]), `not a value in: ${line}`);
     scrape.samples.push({ name: sample[1], labels, value });
   }
   return scrape;
@@ -276,6 +277,13 @@ describe('metrics of the API and the workers (whole system)', function () {
       ],
     ] as const) {
       for (const name of names) assert.ok((scraped.help.get(name) ?? '').length > 10, `${name} has a help text`);
+    }
+    // The process itself, under prom-client's usual names: resident memory, and how much of it is the JavaScript heap.
+    for (const scraped of [api, worker]) {
+      for (const name of ['process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_external_memory_bytes']) {
+        assert.ok(total(scraped, name) > 0, `${name} is reported`);
+      }
+      assert.equal(series(scraped, 'nodejs_eventloop_lag_seconds').length, 1);
     }
     // The event path, read at scrape time from what each side hosts.
     for (const service of ['orders', 'inventory', 'payments', 'shipping']) {
