@@ -50,8 +50,7 @@ export function createLogger({ service, level = 'INFO', format = 'json', destina
   );
 }
 
-/** A logger that writes nothing: the default of every part whose caller passes none (tests, scripts). */
-/** The active span's ids (none when tracing is off: the API's no-op context has no span). */
+/** The active span's ids; none outside a span, or with tracing off (OpenTelemetry's no-op context holds no span). */
 function activeSpanIds(): { traceId?: string; spanId?: string } {
   const span = trace.getSpan(context.active());
   if (!span) return {};
@@ -59,6 +58,7 @@ function activeSpanIds(): { traceId?: string; spanId?: string } {
   return trace.isSpanContextValid(span.spanContext()) ? { traceId, spanId } : {};
 }
 
+/** A logger that writes nothing: the default of every part whose caller passes none (tests, scripts). */
 export const silentLogger: Logger = pino({ level: 'silent' });
 
 // --- LOG_FORMAT=pretty -------------------------------------------------------------------------------------------
