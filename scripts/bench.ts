@@ -30,6 +30,9 @@ With the workers in processes of their own (a second stack, started with runWork
   --hold=200               (BENCH_HOLD)          sagas held open at once in one worker process (a dispatch window
                                                  of an hour), its peak RSS reported; terminated after; 0: skip
   --hold-seconds=10        (BENCH_HOLD_SECONDS)  how long they are held once all are open
+  --hold-cache=            (BENCH_HOLD_CACHE)    that worker's WORKFLOW_CACHE_SIZE (sagas kept in memory between
+                                                 their tasks); empty: the SDK's default
+The worker processes load the workflows bundled beforehand (WORKFLOW_BUNDLE), as the image's workers do.
 
 A quick look:
   npm run bench -- --concurrency=8 --per-client=2 --min=10 --rates= --drain=32 --worker-processes=1,2 --worker-clients=8 --hold=50`;
@@ -45,6 +48,8 @@ function whole(name: string, raw: string, min: number): number {
 }
 
 const positive = (name: string, raw: string) => whole(name, raw, 1);
+/** Empty: not given. */
+const optionalWhole = (name: string, raw: string, min: number) => (raw.trim() === '' ? undefined : whole(name, raw, min));
 const list = (name: string, raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => positive(name, item));
 
 function onOff(name: string, raw: string): boolean {
@@ -70,6 +75,7 @@ async function main() {
     workerClients: positive('worker-clients', flag('worker-clients', 'BENCH_WORKER_CLIENTS', '32')),
     hold: whole('hold', flag('hold', 'BENCH_HOLD', '200'), 0),
     holdSeconds: positive('hold-seconds', flag('hold-seconds', 'BENCH_HOLD_SECONDS', '10')),
+    holdCache: optionalWhole('hold-cache', flag('hold-cache', 'BENCH_HOLD_CACHE', ''), 2),
   };
   Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
   const tty = process.stdout.isTTY;

@@ -168,6 +168,18 @@ export interface Config {
     activityConcurrency: number;
     /** Attempts an unexpected activity error (a bug) gets before its saga stops for an operator (UNEXPECTED_ERROR_MAX_ATTEMPTS). */
     unexpectedErrorMaxAttempts: number;
+    /**
+     * Sagas a saga worker keeps in memory between their tasks (WORKFLOW_CACHE_SIZE). One evicted from the cache is
+     * replayed from its history at its next task (a timer firing, a signal): memory traded for CPU. Unset: the SDK's
+     * default, which grows with the heap limit (about 2,300 on a 4 GiB heap).
+     */
+    maxCachedWorkflows?: number;
+    /**
+     * A workflow bundle built by `npm run build:workflows` (WORKFLOW_BUNDLE): `npm run worker` loads it instead of
+     * bundling the workflows at start, which takes webpack and some 100 MiB of heap. It must come from the same
+     * sources as the worker's activities (the image builds both). Unset: bundled at start.
+     */
+    workflowBundlePath?: string;
   };
   /**
    * LOG_LEVEL of every log line of the process (src/observability/logging.ts): the system's own, and the Temporal
@@ -525,6 +537,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       poolSize,
       activityConcurrency: integer(env, 'ACTIVITY_CONCURRENCY', poolSize, 1, 5_000),
       unexpectedErrorMaxAttempts: integer(env, 'UNEXPECTED_ERROR_MAX_ATTEMPTS', 5, 1, 1_000),
+      ...(read(env, 'WORKFLOW_CACHE_SIZE') === undefined ? {} : { maxCachedWorkflows: integer(env, 'WORKFLOW_CACHE_SIZE', 0, 2, 1_000_000) }),
+      ...(read(env, 'WORKFLOW_BUNDLE') === undefined ? {} : { workflowBundlePath: read(env, 'WORKFLOW_BUNDLE') }),
     },
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS),
     logFormat: oneOf(env, 'LOG_FORMAT', LOG_FORMATS),

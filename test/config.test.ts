@@ -102,6 +102,8 @@ describe('configuration (src/config.ts)', function () {
     ['a pool of no connections', { DB_POOL_SIZE: '0' }, /^DB_POOL_SIZE/],
     ['an activity concurrency that is not a number', { ACTIVITY_CONCURRENCY: 'many' }, /^ACTIVITY_CONCURRENCY/],
     ['no attempt for unexpected errors', { UNEXPECTED_ERROR_MAX_ATTEMPTS: '0' }, /^UNEXPECTED_ERROR_MAX_ATTEMPTS/],
+    ['a workflow cache of one saga', { WORKFLOW_CACHE_SIZE: '1' }, /^WORKFLOW_CACHE_SIZE/],
+    ['a workflow cache that is not a number', { WORKFLOW_CACHE_SIZE: 'small' }, /^WORKFLOW_CACHE_SIZE/],
     ['a provider port out of range', { PROVIDER_PORT: '65536' }, /^PROVIDER_PORT/],
     ['a NATS URL of another scheme', { NATS_URL: 'http://nats:4222' }, /^NATS_URL entry 1/],
     ['a NATS cluster with a bad second server', { NATS_URL: 'nats://a:4222,b:4222' }, /^NATS_URL entry 2/],
@@ -124,6 +126,14 @@ describe('configuration (src/config.ts)', function () {
   it('sizes worker activity concurrency with the database pool unless told otherwise', function () {
     assert.deepEqual(loadConfig({ DB_POOL_SIZE: '7' }).workers, { poolSize: 7, activityConcurrency: 7, unexpectedErrorMaxAttempts: 5 });
     assert.equal(loadConfig({ DB_POOL_SIZE: '7', ACTIVITY_CONCURRENCY: '50' }).workers.activityConcurrency, 50);
+  });
+
+  it('leaves the workflow cache and bundle to the SDK unless given', function () {
+    const given = loadConfig({ WORKFLOW_CACHE_SIZE: '64', WORKFLOW_BUNDLE: '/app/dist/workflow-bundle.js' }).workers;
+    assert.equal(given.maxCachedWorkflows, 64);
+    assert.equal(given.workflowBundlePath, '/app/dist/workflow-bundle.js');
+    const unset = loadConfig({ WORKFLOW_CACHE_SIZE: '', WORKFLOW_BUNDLE: '' }).workers;
+    assert.ok(!('maxCachedWorkflows' in unset) && !('workflowBundlePath' in unset), JSON.stringify(unset));
   });
   for (const [what, env, variable] of bad) {
     it(`refuses ${what}, naming the variable`, function () {
@@ -212,6 +222,13 @@ describe('configuration (src/config.ts)', function () {
       const { code, output } = await run('src/worker/index.ts', { ...databases, ...PRODUCTION, API_KEYS: '' });
       assert.equal(code, 2, output);
       assert.match(output, /configuration error: API_KEYS must be set in production/);
+      assert.ok(!output.includes('polling'), output);
+    });
+
+    it('a saga worker told to load a workflow bundle that is not there refuses to start, naming WORKFLOW_BUNDLE', async function () {
+      const { code, output } = await run('src/worker/index.ts', { ...databases, TEMPORAL_ADDRESS: '127.0.0.1:1', WORKER_ROLES: 'saga', WORKFLOW_BUNDLE: '/nonexistent/workflow-bundle.js' });
+      assert.equal(code, 2, output);
+      assert.match(output, /configuration error: WORKFLOW_BUNDLE: no file at \/nonexistent\/workflow-bundle\.js; build it with `npm run build:workflows`/);
       assert.ok(!output.includes('polling'), output);
     });
 

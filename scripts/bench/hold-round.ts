@@ -20,6 +20,8 @@ const RUNNING_SAGAS = `WorkflowType="${WORKFLOW_TYPE}" AND ExecutionStatus="Runn
 export interface HoldResult {
   sagas: number;
   dispatchDelay: string;
+  /** The worker's WORKFLOW_CACHE_SIZE; null: the SDK's default (sized from the heap limit, some 2,300 here). */
+  workflowCache: number | null;
   /** Placing them: answered at the decision, ACCEPTED (latency: to the decision). */
   placing: RoundResult;
   /** Sagas running once all were placed (Temporal's visibility). */
@@ -77,12 +79,13 @@ async function heapOf(metricsUrl: string): Promise<Memory['heap']> {
 
 export async function holdSagas(
   { stack, config, clientKey }: BenchStack,
+  env: NodeJS.ProcessEnv,
   options: { sagas: number; clients: number; holdSeconds: number; resourceOptions: ResourceOptions; progress: (line: string) => void },
 ): Promise<HoldResult> {
   const { progress } = options;
   progress('hold: starting 1 worker process');
   // A fresh worker: its memory is that of the held sagas, not of earlier rounds.
-  const workers = await startWorkerProcesses(stack, config, 1);
+  const workers = await startWorkerProcesses(stack, config, 1, env);
   const [worker] = workers;
   const stops: (() => Promise<unknown>)[] = [() => stopAll(workers)];
   try {
@@ -116,6 +119,7 @@ export async function holdSagas(
     const result: HoldResult = {
       sagas: options.sagas,
       dispatchDelay: HOLD_DISPATCH_DELAY,
+      workflowCache: env.WORKFLOW_CACHE_SIZE ? Number(env.WORKFLOW_CACHE_SIZE) : null,
       placing,
       open,
       holdSeconds: options.holdSeconds,

@@ -48,6 +48,8 @@ export interface BenchOptions {
   /** Sagas held open in one worker process; 0: no hold round. */
   hold: number;
   holdSeconds: number;
+  /** WORKFLOW_CACHE_SIZE of the hold's worker; the SDK's default if absent. */
+  holdCache?: number;
   progress?: (line: string) => void;
 }
 
@@ -108,6 +110,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             total: Math.max(options.minPerRound, options.workerClients * options.perClient),
             hold: options.hold,
             holdSeconds: options.holdSeconds,
+            holdCache: options.holdCache,
             // Not measured there: the commit logs would slow the rounds that compare one and two worker processes.
             eventPath: false,
             progress,
@@ -130,6 +133,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         workerClients: options.workerClients,
         hold: options.hold,
         holdSeconds: options.holdSeconds,
+        holdCache: options.holdCache,
       },
       ...results,
       workerProcesses,
@@ -454,7 +458,8 @@ function formatHold(hold: NonNullable<WorkerProcessReport['hold']>): string[] {
   const kernel = worker.kernelPeakRssMiB === null ? '' : `, kernel peak mark ${worker.kernelPeakRssMiB} MiB`;
   return [
     '',
-    `hold: ${hold.open} sagas open at once in 1 worker process (AWAITING_DISPATCH, dispatch window ${hold.dispatchDelay}): worker RSS ${memoryLine(worker.idle)} idle (start peak ${worker.startPeakRssMiB} MiB), ` +
+    `hold: ${hold.open} sagas open at once in 1 worker process (AWAITING_DISPATCH, dispatch window ${hold.dispatchDelay}; ` +
+      `workflow cache ${hold.workflowCache ?? "the SDK's default"}): worker RSS ${memoryLine(worker.idle)} idle (start peak ${worker.startPeakRssMiB} MiB), ` +
       `peak ${worker.peakRssMiB} MiB (1 s samples${kernel}), ${memoryLine(worker.end)} after holding ${hold.holdSeconds} s; target < ${worker.targetMiB} MiB`,
     `hold: placed ${hold.sagas} in ${placing.seconds} s at ${placing.concurrency} clients (${placing.completed} ACCEPTED, ${placing.late} late, ${placing.failed} failed, ${placing.refusals} 503s; ` +
       `decision p50 ${placing.latencyMs.p50} ms, p99 ${placing.latencyMs.p99} ms); ${hold.terminated} terminated at the end`,

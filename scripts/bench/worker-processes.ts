@@ -42,11 +42,14 @@ function workerEnvironment(stack: RunningStack, config: Config, serviceApiPort: 
   };
 }
 
-/** Starts `count` worker processes at once and resolves once every one polls. */
-export async function startWorkerProcesses(stack: RunningStack, config: Config, count: number): Promise<WorkerProcess[]> {
+/**
+ * Starts `count` worker processes at once and resolves once every one polls. `env` adds to their environment, e.g.
+ * WORKFLOW_BUNDLE (a bundle built beforehand, as the image gives its workers) and WORKFLOW_CACHE_SIZE.
+ */
+export async function startWorkerProcesses(stack: RunningStack, config: Config, count: number, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess[]> {
   const ports = [new URL(stack.serviceUrls.orders).port];
   for (let i = 1; i < count; i++) ports.push(String(await freePort()));
-  const started = await Promise.allSettled(ports.map((port, i) => startWorkerProcess(`worker process ${i + 1}`, workerEnvironment(stack, config, port))));
+  const started = await Promise.allSettled(ports.map((port, i) => startWorkerProcess(`worker process ${i + 1}`, { ...workerEnvironment(stack, config, port), ...env })));
   const workers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failure) {

@@ -2,12 +2,18 @@
 // `runWorkers: false`: the saga's closed-loop round once per number of worker processes (1 against 2: whether a
 // second process, free to use the second core, adds throughput), then, optionally, many sagas held open in one
 // worker process (hold-round.ts). Each worker process's CPU and memory is reported apart.
+import path from 'node:path';
+import { buildWorkflowBundle } from '../build-workflow-bundle';
 import { startBenchStack, type BenchStack } from './bench-stack';
 import { round, sagaClient, type RoundResult } from './closed-loop';
 import { EventProbe, withEventPath } from './event-path';
 import { holdSagas, type HoldResult } from './hold-round';
 import type { ResourceOptions } from './resources';
 import { startWorkerProcesses, stopAll } from './worker-processes';
+
+const noop = () => {};
+/** The bundler's own lines would break the progress line; its errors still show. */
+const QUIET = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
 
 /** What this process hosts when the workers run elsewhere (and the benchmark's clients). */
 const WITHOUT_WORKERS = 'node (API, relays, projector, provider)';
@@ -22,6 +28,8 @@ export interface WorkerProcessOptions {
   /** Sagas held open in one worker process; 0: no hold round. */
   hold: number;
   holdSeconds: number;
+  /** WORKFLOW_CACHE_SIZE of the hold's worker process; the SDK's default if absent. */
+  holdCache?: number;
   eventPath: boolean;
   progress: (line: string) => void;
 }
@@ -42,12 +50,18 @@ export async function runWorkerProcessRounds(dataDir: string, options: WorkerPro
   const { stack } = bench;
   let probe: EventProbe | undefined;
   try {
+    // The worker processes run as the image runs them: from the workflows bundled beforehand (WORKFLOW_BUNDLE).
+    const bundle = path.join(dataDir, 'workflow-bundle.js');
+    progress('worker processes: bundling the workflows');
+    await buildWorkflowBundle(bundle, QUIET);
+    const env = { WORKFLOW_BUNDLE: bundle };
     probe = options.eventPath ? await EventProbe.connect(stack.databaseUrls, stack.queryDatabaseUrl, stack.natsServers, progress) : undefined;
     const rounds: RoundResult[] = [];
-    for (const count of options.processCounts) rounds.push(await sagaRoundOn(count, bench, options, probe));
+    for (const count of options.processCounts) rounds.push(await sagaRoundOn(count, bench, env, options, probe));
+    const holdEnv = options.holdCache === undefined ? env : { ...env, WORKFLOW_CACHE_SIZE: String(options.holdCache) };
     const hold =
       options.hold > 0
-        ? await holdSagas(bench, { sagas: options.hold, clients: options.clients, holdSeconds: options.holdSeconds, resourceOptions: { selfName: WITHOUT_WORKERS }, progress })
+        ? await holdSagas(bench, holdEnv, { sagas: options.hold, clients: options.clients, holdSeconds: options.holdSeconds, resourceOptions: { selfName: WITHOUT_WORKERS }, progress })
         : undefined;
     return { relayMode: bench.config.events.relayMode, clients: options.clients, rounds, hold };
   } finally {
@@ -57,10 +71,16 @@ export async function runWorkerProcessRounds(dataDir: string, options: WorkerPro
 }
 
 /** One saga round on `count` fresh worker processes, stopped after it. */
-async function sagaRoundOn(count: number, { stack, config, clientKey }: BenchStack, options: WorkerProcessOptions, probe: EventProbe | undefined): Promise<RoundResult> {
+async function sagaRoundOn(
+  count: number,
+  { stack, config, clientKey }: BenchStack,
+  env: NodeJS.ProcessEnv,
+  options: WorkerProcessOptions,
+  probe: EventProbe | undefined,
+): Promise<RoundResult> {
   const { progress } = options;
   progress(`worker processes: starting ${count}`);
-  const workers = await startWorkerProcesses(stack, config, count);
+  const workers = await startWorkerProcesses(stack, config, count, env);
   try {
     const resourceOptions: ResourceOptions = { selfName: WITHOUT_WORKERS, named: new Map(workers.map((worker) => [worker.pid, worker.name])) };
     progress(`saga on ${count} worker process(es), ${options.clients} client(s), ${options.total} orders`);

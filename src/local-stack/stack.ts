@@ -212,6 +212,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         poolSize: config.workers.poolSize,
         activityConcurrency: config.workers.activityConcurrency,
         unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
+        maxCachedWorkflows: config.workers.maxCachedWorkflows,
         workflowBundle: options.workflowBundle,
         nats: ordersNats,
         logger,

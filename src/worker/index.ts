@@ -1,5 +1,6 @@
 // `npm run worker`: hosts the saga's workflows and every service's activities. To scale one service on its
 // own, run just its worker: `npm run worker -- --only=inventory` or WORKER_ROLES=inventory,payments.
+import { existsSync } from 'node:fs';
 import { NativeConnection } from '@temporalio/worker';
 import { Connection } from '@temporalio/client';
 import { ConfigError, loadConfig, parseWorkerRoles, requireServiceUrls, type ServiceName, type WorkerRole } from '../config';
@@ -52,6 +53,10 @@ async function main() {
   if (roles.includes('orders') && !natsServers) {
     throw new ConfigError('the orders worker needs NATS_URL: it records the other services\' events in each order\'s stream');
   }
+  const bundlePath = config.workers.workflowBundlePath;
+  if (bundlePath && roles.includes('saga') && !existsSync(bundlePath)) {
+    throw new ConfigError(`WORKFLOW_BUNDLE: no file at ${bundlePath}; build it with \`npm run build:workflows\``);
+  }
   const temporal: TemporalConnectionOptions = temporalConnectionOptions(config.temporal);
   const target = describeTemporalConnection(temporal);
   // The SDK's own metrics (Core's Prometheus exporter on a private local port) are appended to this process's
@@ -79,6 +84,9 @@ async function main() {
     poolSize: config.workers.poolSize,
     activityConcurrency: config.workers.activityConcurrency,
     unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
+    maxCachedWorkflows: config.workers.maxCachedWorkflows,
+    // Built with TRACING_WORKFLOW_MODULES by scripts/build-workflow-bundle.ts, as createWorkers requires.
+    ...(bundlePath ? { workflowBundle: { codePath: bundlePath } } : {}),
     nats,
     logger: root,
     serviceApi: config.serviceApi,

@@ -6,7 +6,7 @@
 // through an interceptor, the saga's facts through workflow sinks, the outboxes and consumers it hosts at scrape
 // time; it serves them on GET /metrics of its service API, which every process with serviceApi starts.
 import type { NatsConnection } from '@nats-io/nats-core';
-import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { TASK_QUEUES, type DatabaseUrls, type WorkerRole } from '../config';
 import { createInventoryActivities } from '../activities/inventory/activities';
 import { connectInventoryDb } from '../activities/inventory/db';
@@ -37,10 +37,10 @@ export interface WorkerSetOptions {
   databaseUrls: Partial<DatabaseUrls>;
   paymentProvider: PaymentProvider;
   /**
-   * A prebuilt workflow bundle (tests build one and reuse it); otherwise the workflows are bundled at start, with
+   * A prebuilt workflow bundle (tests build one and reuse it; `npm run worker` loads WORKFLOW_BUNDLE's file); otherwise the workflows are bundled at start, with
    * TRACING_WORKFLOW_MODULES. Bundle a prebuilt one with them too (workflowInterceptorModules), as every worker does.
    */
-  workflowBundle?: WorkflowBundle;
+  workflowBundle?: WorkflowBundleOption;
   /** Faults to inject into the service activities (reliability tests only); `random` makes them repeatable. */
   faults?: { plan: FaultPlan; stats?: FaultStats; random?: () => number };
   /** Connections per service database, and activities at once per service worker (DB_POOL_SIZE). */
@@ -49,6 +49,8 @@ export interface WorkerSetOptions {
   activityConcurrency?: number;
   /** Attempts an unexpected (unclassified) activity error gets before the saga needs attention. */
   unexpectedErrorMaxAttempts?: number;
+  /** Sagas the saga worker keeps cached between their tasks (Config.workers.maxCachedWorkflows); the SDK's default if absent. */
+  maxCachedWorkflows?: number;
   /**
    * The message stream: with the orders role, the orders service records the other services' events in each
    * order's stream (src/activities/orders/facts-consumer.ts). `npm run worker` requires it for that role; tests
@@ -109,6 +111,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
             connection,
             namespace,
             taskQueue: TASK_QUEUES.saga,
+            ...(options.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: options.maxCachedWorkflows }),
             sinks: { ...sagaMetricsSinks(metrics), ...workflowTracingSinks(options.tracing) },
             ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
             // Bundled at start: with the workflow side of tracing, on or off (see src/observability/temporal-tracing.ts).

@@ -3,17 +3,23 @@
 // both in one workflow task, replaying the saga from its history. A cancel that was accepted must compensate;
 // it is never accepted and then shipped. Real processes: the Temporal dev server, PostgreSQL, the sandbox
 // provider, the API, and a `npm run worker` process the test kills.
+// The worker runs as the image runs it: from a workflow bundle built beforehand (WORKFLOW_BUNDLE), and here with a
+// cache of two sagas (WORKFLOW_CACHE_SIZE), so that sagas beyond it are evicted and replayed at their next task.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ManagedProcess } from '../../scripts/chaos/processes';
+import { buildWorkflowBundle } from '../../scripts/build-workflow-bundle';
 import { cancelOrder, type OrderState } from '../../src/workflows/definitions';
 import { TestStack } from '../support/stack';
+import { quietLogger } from '../support/temporal';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const DISPATCH_DELAY_MS = 8_000;
+/** The worker's workflow cache: the SDK's smallest. */
+const CACHED_SAGAS = 2;
 
 describe('a worker killed in the dispatch window (SIGKILL, real processes)', function () {
   this.timeout(240_000);
@@ -26,7 +32,10 @@ describe('a worker killed in the dispatch window (SIGKILL, real processes)', fun
     system = await TestStack.start('crash', { DISPATCH_DELAY: `${DISPATCH_DELAY_MS / 1000}s` }, { runWorkers: false });
     logDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-crash-'));
     log = ManagedProcess.logFile(path.join(logDir, 'worker.log'));
-    worker = new ManagedProcess('worker', 'src/worker/index.ts', system.workerEnvironment(), /"msg":"polling /, log);
+    const bundle = path.join(logDir, 'workflow-bundle.js');
+    await buildWorkflowBundle(bundle, quietLogger);
+    const env = { ...system.workerEnvironment(), WORKFLOW_BUNDLE: bundle, WORKFLOW_CACHE_SIZE: String(CACHED_SAGAS) };
+    worker = new ManagedProcess('worker', 'src/worker/index.ts', env, /"msg":"polling /, log);
     await worker.start();
   });
 
@@ -100,5 +109,36 @@ describe('a worker killed in the dispatch window (SIGKILL, real processes)', fun
       assert.equal(cancel.body.error.code, 'outcome_unknown');
       assert.equal(cancel.body.error.statusUrl, `/orders/${orderId}`);
     }
+  });
+
+  it('sagas beyond the worker\'s cache are evicted, replayed at their next task, and complete as they would have', async function () {
+    const placed = await Promise.all(
+      Array.from({ length: 3 * CACHED_SAGAS }, () => system.http('POST', '/orders', { customerId: 'cust-alice', lines: [{ sku: 'CB-005', quantity: 1 }] })),
+    );
+    const orderIds = placed.map((answer) => {
+      assert.equal(answer.status, 202, answer.text);
+      return answer.body.orderId as string;
+    });
+    await Promise.all(orderIds.map((orderId) => system.waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION')));
+    await Promise.all(orderIds.map((orderId) => system.providerDecides(orderId, 'CONFIRMED')));
+    const results = (await Promise.all(orderIds.map((orderId) => system.client.workflow.getHandle(orderId).result()))) as OrderState[];
+    assert.deepEqual(results.map((result) => result.status), orderIds.map(() => 'COMPLETED'));
+    // More sagas were open than the cache holds: the worker evicted some, and replayed them from their histories.
+    const metrics = await (await fetch(`http://127.0.0.1:${system.workerEnvironment().SERVICE_API_PORT}/metrics`)).text();
+    // Core's counter, absent from the scrape until the first eviction.
+    const evictions = Number(/^temporal_sticky_cache_total_forced_eviction\S* (\d+)/m.exec(metrics)?.[1] ?? 0);
+    assert.ok(evictions > 0, `forced evictions: ${evictions}`);
+  });
+
+  it('the worker loads the workflow bundle it is given instead of bundling at its start', async function () {
+    // The log file is written through a stream: the line the worker was seen polling with may be on its way.
+    let lines = '';
+    for (let waited = 0; waited < 5_000 && !/"msg":"polling /.test(lines); waited += 100) {
+      lines = readFileSync(path.join(logDir, 'worker.log'), 'utf8');
+      await sleep(100);
+    }
+    assert.match(lines, /"msg":"polling /, 'the worker started (and logged at INFO)');
+    // The SDK logs this line (INFO) when it bundles the workflows itself.
+    assert.doesNotMatch(lines, /Workflow bundle created/);
   });
 });

@@ -33,4 +33,4 @@ export function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
 }
 
 const noop = () => {};
-const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
+export const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
