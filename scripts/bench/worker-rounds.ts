@@ -3,7 +3,7 @@
 // second process, free to use the second core, adds throughput), then, optionally, many sagas held open in one
 // worker process (hold-round.ts). Each worker process's CPU and memory is reported apart.
 import path from 'node:path';
-import { buildWorkflowBundle } from '../build-workflow-bundle';
+import { buildWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startBenchStack, type BenchStack } from './bench-stack';
 import { round, sagaClient, type RoundResult } from './closed-loop';
 import { EventProbe, withEventPath } from './event-path';

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Connection } from '@temporalio/client';
-import { NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import { requireServiceUrls, SERVICES, WORKER_ROLES, type Config, type DatabaseUrls, type ServiceName } from '../config';
 import { httpPaymentProvider } from '../activities/payments/provider';
 import { startPaymentProvider } from '../payment-provider/start';
@@ -14,6 +14,7 @@ import { temporalConnectionOptions } from '../temporal-connection';
 import { ensureSearchAttributes } from '../worker/search-attributes';
 import { faultsFromConfig } from '../worker/fault-injection';
 import { createWorkers, type WorkerSet } from '../worker/workers';
+import { bundleInChildProcess } from '../worker/workflow-bundle';
 import { connectNats } from '../events/nats-connection';
 import { silentLogger, type Logger } from '../observability/logging';
 import type { Tracing } from '../observability/tracing';
@@ -49,7 +50,11 @@ export interface StackOptions {
    * name others. Default: SERVICE_API_PORT.
    */
   serviceApiPort?: number;
-  workflowBundle?: WorkflowBundle;
+  /**
+   * The workflows, bundled with TRACING_WORKFLOW_MODULES (tests build one and share it). Unset: bundled from the
+   * sources at every start, in a child process, into dataDir (src/worker/workflow-bundle.ts).
+   */
+  workflowBundle?: WorkflowBundleOption;
   /** The Temporal runtime's Prometheus exporter, appended to the workers' GET /metrics (see installRuntimeWithMetrics). */
   runtimeMetricsUrl?: string;
   /**
@@ -202,6 +207,13 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
       stops.push(() => connection.close());
       const ordersNats = await connectNats(natsServers, 'order-saga-orders-worker');
       stops.push(() => ordersNats.close());
+      let workflowBundle = options.workflowBundle;
+      if (!workflowBundle) {
+        const codePath = path.join(dataDir, 'workflow-bundle.js');
+        log('workflows: bundling them from the sources (in a child process, so that webpack leaves with it)');
+        await bundleInChildProcess(codePath);
+        workflowBundle = { codePath };
+      }
       workers = await createWorkers({
         connection,
         namespace: config.temporal.namespace,
@@ -213,7 +225,7 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
         activityConcurrency: config.workers.activityConcurrency,
         unexpectedErrorMaxAttempts: config.workers.unexpectedErrorMaxAttempts,
         maxCachedWorkflows: config.workers.maxCachedWorkflows,
-        workflowBundle: options.workflowBundle,
+        workflowBundle,
         nats: ordersNats,
         logger,
         serviceApi: { host: config.serviceApi.host, port: serviceApiPort },

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ManagedProcess } from '../../scripts/chaos/processes';
-import { buildWorkflowBundle } from '../../scripts/build-workflow-bundle';
+import { buildWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { cancelOrder, type OrderState } from '../../src/workflows/definitions';
 import { TestStack } from '../support/stack';
 import { quietLogger } from '../support/temporal';

@@ -1,0 +1,38 @@
+// The saga's workflow bundle, built ahead of the worker that runs it. A worker that bundles at its start keeps what
+// webpack and swc loaded and allocated, about 130 MiB (docs/performance.md), for as long as it runs. So:
+// - the image bundles once at build time (`npm run build:workflows`, scripts/build-workflow-bundle.ts) and its saga
+//   workers load that file (WORKFLOW_BUNDLE);
+// - `npm start` bundles at every start, from the sources as they are, but in a child process that exits when done
+//   (bundleInChildProcess), and its workers load the file it wrote.
+// Either way the bundle has the workflow side of tracing, as every saga worker runs it (TRACING_WORKFLOW_MODULES).
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
+import { TRACING_WORKFLOW_MODULES } from '../observability/temporal-tracing';
+
+const BUILD_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'build-workflow-bundle.ts');
+
+/** Bundles the workflows into `file`; returns its size in bytes. */
+export async function buildWorkflowBundle(file: string, logger?: Logger): Promise<number> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    workflowInterceptorModules: TRACING_WORKFLOW_MODULES,
+    ...(logger ? { logger } : {}),
+  });
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, code);
+  return code.length;
+}
+
+/** buildWorkflowBundle in a child process (`npm run build:workflows -- <file>`), so that webpack's memory leaves with it. */
+export async function bundleInChildProcess(file: string): Promise<void> {
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', BUILD_SCRIPT, file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new Error(`bundling the workflows failed (exit ${code}):\n${stderr.trim()}`);
+}
