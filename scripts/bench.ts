@@ -30,6 +30,9 @@ With the workers in processes of their own (a second stack, started with runWork
   --hold=200               (BENCH_HOLD)          sagas held open at once in one worker process (a dispatch window
                                                  of an hour), its peak RSS reported; terminated after; 0: skip
   --hold-seconds=10        (BENCH_HOLD_SECONDS)  how long they are held once all are open
+  --hold-layout=split      (BENCH_HOLD_LAYOUT)   split: the saga's worker alone, holding the sagas, and the four
+                                                 services in a second process (as docker compose runs them); one:
+                                                 every role in one process. The memory reported is the saga's worker's
   --hold-cache=            (BENCH_HOLD_CACHE)    that worker's WORKFLOW_CACHE_SIZE (sagas kept in memory between
                                                  their tasks); empty: the SDK's default
 The worker processes load the workflows bundled beforehand (WORKFLOW_BUNDLE), as the image's workers do.
@@ -51,6 +54,11 @@ const positive = (name: string, raw: string) => whole(name, raw, 1);
 /** Empty: not given. */
 const optionalWhole = (name: string, raw: string, min: number) => (raw.trim() === '' ? undefined : whole(name, raw, min));
 const list = (name: string, raw: string) => raw.split(',').map((item) => item.trim()).filter(Boolean).map((item) => positive(name, item));
+
+function oneOf<T extends string>(name: string, raw: string, choices: readonly T[]): T {
+  if (!choices.includes(raw as T)) throw new Error(`--${name} must be one of ${choices.join(', ')}, got "${raw}"`);
+  return raw as T;
+}
 
 function onOff(name: string, raw: string): boolean {
   if (raw !== 'on' && raw !== 'off') throw new Error(`--${name} must be on or off, got "${raw}"`);
@@ -75,6 +83,7 @@ async function main() {
     workerClients: positive('worker-clients', flag('worker-clients', 'BENCH_WORKER_CLIENTS', '32')),
     hold: whole('hold', flag('hold', 'BENCH_HOLD', '200'), 0),
     holdSeconds: positive('hold-seconds', flag('hold-seconds', 'BENCH_HOLD_SECONDS', '10')),
+    holdLayout: oneOf('hold-layout', flag('hold-layout', 'BENCH_HOLD_LAYOUT', 'split'), ['split', 'one'] as const),
     holdCache: optionalWhole('hold-cache', flag('hold-cache', 'BENCH_HOLD_CACHE', ''), 2),
   };
   Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });

@@ -1,5 +1,7 @@
 // Many sagas open at once in one worker process: how much memory a worker needs for the sagas it keeps waiting
-// (issue 8's target: under 300 MiB at 200). The orders go through a second API, on the same stack, whose saga policy
+// (issue 8's target: under 300 MiB at 200). Its layout: `split` (the default) as docker compose runs the workers, the
+// saga's worker alone (the one that holds the sagas) and the four services' activities in a second process; `one`,
+// every role in one process, as `npm run worker` without WORKER_ROLES. The orders go through a second API, on the same stack, whose saga policy
 // has a dispatch window of an hour: each is answered at its decision (ACCEPTED) and then sits in AWAITING_DISPATCH,
 // a timer in a workflow the worker keeps cached. After the hold they are terminated, so that none is left running
 // (their timers would fire an hour later into whatever runs then).
@@ -9,7 +11,10 @@ import { WORKFLOW_TYPE } from '../../src/workflows/definitions';
 import type { BenchStack } from './bench-stack';
 import { orderClient, round, sleep, type RoundResult } from './closed-loop';
 import { measureResources, memoryOf, resetPeakRss, type ResourceOptions, type ResourceUse } from './resources';
-import { startWorkerProcesses, stopAll } from './worker-processes';
+import { SERVICES, WORKER_ROLES } from '../../src/config';
+import { startWorkerProcessesWithRoles, stopAll } from './worker-processes';
+
+export type HoldLayout = 'split' | 'one';
 
 /** Longer than any hold: the sagas wait in their dispatch window until terminated. */
 const HOLD_DISPATCH_DELAY = '1h';
@@ -20,6 +25,9 @@ const RUNNING_SAGAS = `WorkflowType="${WORKFLOW_TYPE}" AND ExecutionStatus="Runn
 export interface HoldResult {
   sagas: number;
   dispatchDelay: string;
+  layout: HoldLayout;
+  /** The measured process: the saga worker (split) or the one worker process. */
+  workerName: string;
   /** The worker's WORKFLOW_CACHE_SIZE; null: the SDK's default (sized from the heap limit, some 2,300 here). */
   workflowCache: number | null;
   /** Placing them: answered at the decision, ACCEPTED (latency: to the decision). */
@@ -80,12 +88,19 @@ async function heapOf(metricsUrl: string): Promise<Memory['heap']> {
 export async function holdSagas(
   { stack, config, clientKey }: BenchStack,
   env: NodeJS.ProcessEnv,
-  options: { sagas: number; clients: number; holdSeconds: number; resourceOptions: ResourceOptions; progress: (line: string) => void },
+  options: { sagas: number; clients: number; holdSeconds: number; layout: HoldLayout; resourceOptions: ResourceOptions; progress: (line: string) => void },
 ): Promise<HoldResult> {
   const { progress } = options;
-  progress('hold: starting 1 worker process');
-  // A fresh worker: its memory is that of the held sagas, not of earlier rounds.
-  const workers = await startWorkerProcesses(stack, config, 1, env);
+  const specs =
+    options.layout === 'split'
+      ? [
+          { name: 'saga worker', roles: ['saga' as const] },
+          { name: 'services worker', roles: [...SERVICES] },
+        ]
+      : [{ name: 'worker process', roles: WORKER_ROLES }];
+  progress(`hold: starting ${specs.map((spec) => spec.name).join(' and ')}`);
+  // Fresh workers: their memory is that of the held sagas, not of earlier rounds.
+  const workers = await startWorkerProcessesWithRoles(stack, config, specs, env);
   const [worker] = workers;
   const stops: (() => Promise<unknown>)[] = [() => stopAll(workers)];
   try {
@@ -99,9 +114,8 @@ export async function holdSagas(
       temporalAddress: stack.temporalAddress,
     });
     stops.push(() => api.close());
-    const resourceOptions = { ...options.resourceOptions, named: new Map([[worker.pid, worker.name]]) };
-    // The worker process serves /metrics beside the services' read APIs (src/worker/service-api.ts).
-    const metricsUrl = new URL('/metrics', stack.serviceUrls.orders).toString();
+    const resourceOptions = { ...options.resourceOptions, named: new Map(workers.map((started) => [started.pid, started.name])) };
+    const { metricsUrl } = worker;
     const idle = await memory(worker.pid, metricsUrl);
     const startPeakRssMiB = memoryOf(worker.pid)?.peakRssMiB ?? 0;
     const kernelPeakReset = resetPeakRss(worker.pid);
@@ -119,6 +133,8 @@ export async function holdSagas(
     const result: HoldResult = {
       sagas: options.sagas,
       dispatchDelay: HOLD_DISPATCH_DELAY,
+      layout: options.layout,
+      workerName: worker.name,
       workflowCache: env.WORKFLOW_CACHE_SIZE ? Number(env.WORKFLOW_CACHE_SIZE) : null,
       placing,
       open,

@@ -21,7 +21,7 @@ import { FLOOR_QUEUES, floorConfirmed, type FloorActivities } from './floor-defi
 import { measureDrain, type DrainResult } from './relay-drain';
 import { measureResources, type ResourceUse } from './resources';
 import { runWorkerProcessRounds, type WorkerProcessReport } from './worker-rounds';
-import type { HoldResult } from './hold-round';
+import type { HoldLayout, HoldResult } from './hold-round';
 
 export type { RoundResult } from './closed-loop';
 
@@ -50,6 +50,8 @@ export interface BenchOptions {
   holdSeconds: number;
   /** WORKFLOW_CACHE_SIZE of the hold's worker; the SDK's default if absent. */
   holdCache?: number;
+  /** The hold's worker processes: the saga's worker alone (as compose runs it) or one with every role. */
+  holdLayout: HoldLayout;
   progress?: (line: string) => void;
 }
 
@@ -111,6 +113,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
             hold: options.hold,
             holdSeconds: options.holdSeconds,
             holdCache: options.holdCache,
+            holdLayout: options.holdLayout,
             // Not measured there: the commit logs would slow the rounds that compare one and two worker processes.
             eventPath: false,
             progress,
@@ -134,6 +137,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         hold: options.hold,
         holdSeconds: options.holdSeconds,
         holdCache: options.holdCache,
+        holdLayout: options.holdLayout,
       },
       ...results,
       workerProcesses,
@@ -458,8 +462,8 @@ function formatHold(hold: NonNullable<WorkerProcessReport['hold']>): string[] {
   const kernel = worker.kernelPeakRssMiB === null ? '' : `, kernel peak mark ${worker.kernelPeakRssMiB} MiB`;
   return [
     '',
-    `hold: ${hold.open} sagas open at once in 1 worker process (AWAITING_DISPATCH, dispatch window ${hold.dispatchDelay}; ` +
-      `workflow cache ${hold.workflowCache ?? "the SDK's default"}): worker RSS ${memoryLine(worker.idle)} idle (start peak ${worker.startPeakRssMiB} MiB), ` +
+    `hold: ${hold.open} sagas open at once (AWAITING_DISPATCH, dispatch window ${hold.dispatchDelay}; ${hold.layout === 'split' ? 'the saga worker alone, the services in a second process' : 'one worker process with every role'}; ` +
+      `workflow cache ${hold.workflowCache ?? "the SDK's default"}): ${hold.workerName} RSS ${memoryLine(worker.idle)} idle (start peak ${worker.startPeakRssMiB} MiB), ` +
       `peak ${worker.peakRssMiB} MiB (1 s samples${kernel}), ${memoryLine(worker.end)} after holding ${hold.holdSeconds} s; target < ${worker.targetMiB} MiB`,
     `hold: placed ${hold.sagas} in ${placing.seconds} s at ${placing.concurrency} clients (${placing.completed} ACCEPTED, ${placing.late} late, ${placing.failed} failed, ${placing.refusals} 503s; ` +
       `decision p50 ${placing.latencyMs.p50} ms, p99 ${placing.latencyMs.p99} ms); ${hold.terminated} terminated at the end`,

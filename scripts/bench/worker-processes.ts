@@ -1,10 +1,10 @@
-// Worker processes of their own, as docker compose runs them: each a `tsx src/worker/index.ts` child hosting every
-// role (the saga's workflows and the four services' activities), with the environment the stack gives a worker
-// (test/support/stack.ts, workerEnvironment). Several share the task queues, and the orders service's durable
-// consumers, as replicas do.
+// Worker processes of their own: each a `tsx src/worker/index.ts` child, with the environment the stack gives a worker
+// (test/support/stack.ts, workerEnvironment), hosting every role (the saga's workflows and the four services'
+// activities) unless given some, as docker compose gives each of its workers one. Several share the task queues, and
+// the orders service's durable consumers, as replicas do.
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { WORKER_ROLES, type Config } from '../../src/config';
+import { WORKER_ROLES, type Config, type WorkerRole } from '../../src/config';
 import { freePort } from '../../src/local-stack/free-port';
 import type { RunningStack } from '../../src/local-stack/stack';
 import { PROJECT_ROOT } from '../../src/local-stack/tools';
@@ -13,6 +13,8 @@ export interface WorkerProcess {
   /** `worker process 1`, 2…: the name its CPU and memory are reported under. */
   name: string;
   pid: number;
+  /** Its GET /metrics (every worker process serves one, beside the read APIs of the services it hosts). */
+  metricsUrl: string;
   /** SIGTERM (a graceful shutdown), SIGKILL after 15 s. */
   stop(): Promise<void>;
 }
@@ -21,11 +23,8 @@ export interface WorkerProcess {
 const READY = /"msg":"polling /;
 const START_TIMEOUT_MS = 180_000;
 
-/**
- * The environment of a worker process for this stack. The first worker serves the services' read APIs on the port
- * the API reaches (stack.serviceUrls); the others on free ports of their own (two cannot listen on one).
- */
-function workerEnvironment(stack: RunningStack, config: Config, serviceApiPort: string): NodeJS.ProcessEnv {
+/** The environment of a worker process for this stack, polling `roles`, serving its read APIs and /metrics on serviceApiPort. */
+function workerEnvironment(stack: RunningStack, config: Config, serviceApiPort: string, roles: readonly WorkerRole[]): NodeJS.ProcessEnv {
   return {
     TEMPORAL_ADDRESS: stack.temporalAddress,
     ...Object.fromEntries(Object.entries(stack.databaseUrls).map(([service, url]) => [`${service.toUpperCase()}_DATABASE_URL`, url])),
@@ -33,7 +32,7 @@ function workerEnvironment(stack: RunningStack, config: Config, serviceApiPort: 
     PAYMENT_PROVIDER_API_KEY: config.payments.providerApiKey,
     NATS_URL: stack.natsServers.join(','),
     SERVICE_API_PORT: serviceApiPort,
-    WORKER_ROLES: WORKER_ROLES.join(','),
+    WORKER_ROLES: roles.join(','),
     // The stack registered them already.
     REGISTER_SEARCH_ATTRIBUTES: 'off',
     // INFO and JSON: the READY line is an INFO line. The workers say little else at INFO.
@@ -47,9 +46,27 @@ function workerEnvironment(stack: RunningStack, config: Config, serviceApiPort: 
  * WORKFLOW_BUNDLE (a bundle built beforehand, as the image gives its workers) and WORKFLOW_CACHE_SIZE.
  */
 export async function startWorkerProcesses(stack: RunningStack, config: Config, count: number, env: NodeJS.ProcessEnv = {}): Promise<WorkerProcess[]> {
-  const ports = [new URL(stack.serviceUrls.orders).port];
-  for (let i = 1; i < count; i++) ports.push(String(await freePort()));
-  const started = await Promise.allSettled(ports.map((port, i) => startWorkerProcess(`worker process ${i + 1}`, { ...workerEnvironment(stack, config, port), ...env })));
+  const specs = Array.from({ length: count }, (_, i) => ({ name: `worker process ${i + 1}`, roles: WORKER_ROLES }));
+  return startWorkerProcessesWithRoles(stack, config, specs, env);
+}
+
+/**
+ * Starts one worker process per spec, each polling its roles. The first one hosting the orders service serves the
+ * services' read APIs where the API reaches them (stack.serviceUrls); the others serve theirs, or /metrics only, on
+ * free ports (two cannot listen on one).
+ */
+export async function startWorkerProcessesWithRoles(
+  stack: RunningStack,
+  config: Config,
+  specs: { name: string; roles: readonly WorkerRole[] }[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<WorkerProcess[]> {
+  const servingReadApis = specs.findIndex((spec) => spec.roles.includes('orders'));
+  const ports: string[] = [];
+  for (let i = 0; i < specs.length; i++) ports.push(i === servingReadApis ? new URL(stack.serviceUrls.orders).port : String(await freePort()));
+  const started = await Promise.allSettled(
+    specs.map((spec, i) => startWorkerProcess(spec.name, ports[i], { ...workerEnvironment(stack, config, ports[i], spec.roles), ...env })),
+  );
   const workers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
   const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failure) {
@@ -63,7 +80,7 @@ export async function stopAll(workers: WorkerProcess[]): Promise<void> {
   await Promise.all(workers.map((worker) => worker.stop()));
 }
 
-async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
+async function startWorkerProcess(name: string, serviceApiPort: string, env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(PROJECT_ROOT, 'src/worker/index.ts')], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...env },
@@ -97,7 +114,7 @@ async function startWorkerProcess(name: string, env: NodeJS.ProcessEnv): Promise
     await stop(child);
     throw error;
   });
-  return { name, pid: child.pid!, stop: () => stop(child) };
+  return { name, pid: child.pid!, metricsUrl: `http://127.0.0.1:${serviceApiPort}/metrics`, stop: () => stop(child) };
 }
 
 async function stop(child: ChildProcess): Promise<void> {

@@ -7,7 +7,7 @@ import { buildWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { startBenchStack, type BenchStack } from './bench-stack';
 import { round, sagaClient, type RoundResult } from './closed-loop';
 import { EventProbe, withEventPath } from './event-path';
-import { holdSagas, type HoldResult } from './hold-round';
+import { holdSagas, type HoldLayout, type HoldResult } from './hold-round';
 import type { ResourceOptions } from './resources';
 import { startWorkerProcesses, stopAll } from './worker-processes';
 
@@ -30,6 +30,7 @@ export interface WorkerProcessOptions {
   holdSeconds: number;
   /** WORKFLOW_CACHE_SIZE of the hold's worker process; the SDK's default if absent. */
   holdCache?: number;
+  holdLayout: HoldLayout;
   eventPath: boolean;
   progress: (line: string) => void;
 }
@@ -61,7 +62,7 @@ export async function runWorkerProcessRounds(dataDir: string, options: WorkerPro
     const holdEnv = options.holdCache === undefined ? env : { ...env, WORKFLOW_CACHE_SIZE: String(options.holdCache) };
     const hold =
       options.hold > 0
-        ? await holdSagas(bench, holdEnv, { sagas: options.hold, clients: options.clients, holdSeconds: options.holdSeconds, resourceOptions: { selfName: WITHOUT_WORKERS }, progress })
+        ? await holdSagas(bench, holdEnv, { sagas: options.hold, clients: options.clients, holdSeconds: options.holdSeconds, layout: options.holdLayout, resourceOptions: { selfName: WITHOUT_WORKERS }, progress })
         : undefined;
     return { relayMode: bench.config.events.relayMode, clients: options.clients, rounds, hold };
   } finally {
