@@ -4,12 +4,8 @@
 import path from 'node:path';
 import { buildWorkflowBundle } from '../src/worker/workflow-bundle';
 
-const noop = () => {};
-/** webpack's report on stdout would bury the one line that matters; errors still show. */
-const quiet = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
-
 const file = path.resolve(process.argv[2] ?? path.join(__dirname, '..', 'dist', 'workflow-bundle.js'));
-buildWorkflowBundle(file, quiet).then(
+buildWorkflowBundle(file).then(
   (bytes) => console.log(`workflow bundle: ${path.relative(process.cwd(), file)} (${Math.round(bytes / 1024)} KiB)`),
   (error) => {
     console.error(error);

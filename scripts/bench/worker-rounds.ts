@@ -11,10 +11,6 @@ import { holdSagas, type HoldLayout, type HoldResult } from './hold-round';
 import type { ResourceOptions } from './resources';
 import { startWorkerProcesses, stopAll } from './worker-processes';
 
-const noop = () => {};
-/** The bundler's own lines would break the progress line; its errors still show. */
-const QUIET = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
-
 /** What this process hosts when the workers run elsewhere (and the benchmark's clients). */
 const WITHOUT_WORKERS = 'node (API, relays, projector, provider)';
 
@@ -54,7 +50,7 @@ export async function runWorkerProcessRounds(dataDir: string, options: WorkerPro
     // The worker processes run as the image runs them: from the workflows bundled beforehand (WORKFLOW_BUNDLE).
     const bundle = path.join(dataDir, 'workflow-bundle.js');
     progress('worker processes: bundling the workflows');
-    await buildWorkflowBundle(bundle, QUIET);
+    await buildWorkflowBundle(bundle);
     const env = { WORKFLOW_BUNDLE: bundle };
     probe = options.eventPath ? await EventProbe.connect(stack.databaseUrls, stack.queryDatabaseUrl, stack.natsServers, progress) : undefined;
     const rounds: RoundResult[] = [];

@@ -13,12 +13,16 @@ import { TRACING_WORKFLOW_MODULES } from '../observability/temporal-tracing';
 
 const BUILD_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'build-workflow-bundle.ts');
 
+const noop = () => {};
+/** The bundler's logger that says only its errors: its build report at INFO would bury what the caller prints. */
+export const QUIET_BUNDLER_LOGGER: Logger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
+
 /** Bundles the workflows into `file`; returns its size in bytes. */
-export async function buildWorkflowBundle(file: string, logger?: Logger): Promise<number> {
+export async function buildWorkflowBundle(file: string, logger: Logger = QUIET_BUNDLER_LOGGER): Promise<number> {
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
     workflowInterceptorModules: TRACING_WORKFLOW_MODULES,
-    ...(logger ? { logger } : {}),
+    logger,
   });
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, code);

@@ -14,7 +14,6 @@ import { ManagedProcess } from '../../scripts/chaos/processes';
 import { buildWorkflowBundle } from '../../src/worker/workflow-bundle';
 import { cancelOrder, type OrderState } from '../../src/workflows/definitions';
 import { TestStack } from '../support/stack';
-import { quietLogger } from '../support/temporal';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const DISPATCH_DELAY_MS = 8_000;
@@ -33,7 +32,7 @@ describe('a worker killed in the dispatch window (SIGKILL, real processes)', fun
     logDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-crash-'));
     log = ManagedProcess.logFile(path.join(logDir, 'worker.log'));
     const bundle = path.join(logDir, 'workflow-bundle.js');
-    await buildWorkflowBundle(bundle, quietLogger);
+    await buildWorkflowBundle(bundle);
     const env = { ...system.workerEnvironment(), WORKFLOW_BUNDLE: bundle, WORKFLOW_CACHE_SIZE: String(CACHED_SAGAS) };
     worker = new ManagedProcess('worker', 'src/worker/index.ts', env, /"msg":"polling /, log);
     await worker.start();

@@ -4,12 +4,13 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { temporalTestServerPath } from '../../src/local-stack/tools';
 import { TRACING_WORKFLOW_MODULES } from '../../src/observability/temporal-tracing';
+import { QUIET_BUNDLER_LOGGER } from '../../src/worker/workflow-bundle';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 let tracingBundle: Promise<WorkflowBundle> | undefined;
 
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger });
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: QUIET_BUNDLER_LOGGER });
   return bundle;
 }
 
@@ -21,7 +22,7 @@ export function tracingWorkflowBundle(): Promise<WorkflowBundle> {
   tracingBundle ??= bundleWorkflowCode({
     workflowsPath: require.resolve('../../src/workflows'),
     workflowInterceptorModules: TRACING_WORKFLOW_MODULES,
-    logger: quietLogger,
+    logger: QUIET_BUNDLER_LOGGER,
   });
   return tracingBundle;
 }
@@ -32,5 +33,3 @@ export function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-const noop = () => {};
-export const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
