@@ -176,7 +176,7 @@ export interface Config {
     maxCachedWorkflows?: number;
     /**
      * A workflow bundle built by `npm run build:workflows` (WORKFLOW_BUNDLE): `npm run worker` loads it instead of
-     * bundling the workflows at start, which takes webpack and some 100 MiB of heap. It must come from the same
+     * bundling the workflows at start, which costs webpack and about 130 MiB the worker keeps. It must come from the same
      * sources as the worker's activities (the image builds both). Unset: bundled at start.
      */
     workflowBundlePath?: string;

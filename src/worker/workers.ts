@@ -37,8 +37,9 @@ export interface WorkerSetOptions {
   databaseUrls: Partial<DatabaseUrls>;
   paymentProvider: PaymentProvider;
   /**
-   * A prebuilt workflow bundle (tests build one and reuse it; `npm run worker` loads WORKFLOW_BUNDLE's file); otherwise the workflows are bundled at start, with
-   * TRACING_WORKFLOW_MODULES. Bundle a prebuilt one with them too (workflowInterceptorModules), as every worker does.
+   * A prebuilt workflow bundle (tests build one and reuse it; `npm run worker` loads WORKFLOW_BUNDLE's file, `npm start`
+   * one it builds at start); otherwise the workflows are bundled at start, with TRACING_WORKFLOW_MODULES. Bundle a
+   * prebuilt one with them too (workflowInterceptorModules), as every worker does.
    */
   workflowBundle?: WorkflowBundleOption;
   /** Faults to inject into the service activities (reliability tests only); `random` makes them repeatable. */

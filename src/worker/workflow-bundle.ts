@@ -11,7 +11,8 @@ import path from 'node:path';
 import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
 import { TRACING_WORKFLOW_MODULES } from '../observability/temporal-tracing';
 
-const BUILD_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'build-workflow-bundle.ts');
+const PROJECT_ROOT = path.join(__dirname, '..', '..');
+const BUILD_SCRIPT = path.join(PROJECT_ROOT, 'scripts', 'build-workflow-bundle.ts');
 
 const noop = () => {};
 /** The bundler's logger that says only its errors: its build report at INFO would bury what the caller prints. */
@@ -31,7 +32,8 @@ export async function buildWorkflowBundle(file: string, logger: Logger = QUIET_B
 
 /** buildWorkflowBundle in a child process (`npm run build:workflows -- <file>`), so that webpack's memory leaves with it. */
 export async function bundleInChildProcess(file: string): Promise<void> {
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', BUILD_SCRIPT, file], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // From the project's folder, where `tsx/cjs` resolves, whatever the caller's working directory.
+  const child = spawn(process.execPath, ['--require', 'tsx/cjs', BUILD_SCRIPT, path.resolve(file)], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));
   const code = await new Promise<number | null>((resolve, reject) => {
