@@ -1,8 +1,8 @@
 // Many sagas open at once in one worker process: how much memory a worker needs for the sagas it keeps waiting
 // (issue 8's target: under 300 MiB at 200). Its layout: `split` (the default) as docker compose runs the workers, the
 // saga's worker alone (the one that holds the sagas) and the four services' activities in a second process; `one`,
-// every role in one process, as `npm run worker` without WORKER_ROLES. The orders go through a second API, on the same stack, whose saga policy
-// has a dispatch window of an hour: each is answered at its decision (ACCEPTED) and then sits in AWAITING_DISPATCH,
+// every role in one process, as `npm run worker` without WORKER_ROLES. The orders go through a second API, on the same
+// stack, whose saga policy has a dispatch window of an hour: each is answered at its decision (ACCEPTED) and then sits in AWAITING_DISPATCH,
 // a timer in a workflow the worker keeps cached. After the hold they are terminated, so that none is left running
 // (their timers would fire an hour later into whatever runs then).
 import { Client, Connection } from '@temporalio/client';
@@ -88,9 +88,19 @@ async function heapOf(metricsUrl: string): Promise<Memory['heap']> {
 export async function holdSagas(
   { stack, config, clientKey }: BenchStack,
   env: NodeJS.ProcessEnv,
-  options: { sagas: number; clients: number; holdSeconds: number; layout: HoldLayout; resourceOptions: ResourceOptions; progress: (line: string) => void },
+  options: {
+    sagas: number;
+    clients: number;
+    holdSeconds: number;
+    layout: HoldLayout;
+    /** The saga worker's WORKFLOW_CACHE_SIZE; the SDK's default if absent. */
+    workflowCache?: number;
+    resourceOptions: ResourceOptions;
+    progress: (line: string) => void;
+  },
 ): Promise<HoldResult> {
   const { progress } = options;
+  const workerEnv = options.workflowCache === undefined ? env : { ...env, WORKFLOW_CACHE_SIZE: String(options.workflowCache) };
   const specs =
     options.layout === 'split'
       ? [
@@ -100,7 +110,7 @@ export async function holdSagas(
       : [{ name: 'worker process', roles: WORKER_ROLES }];
   progress(`hold: starting ${specs.map((spec) => spec.name).join(' and ')}`);
   // Fresh workers: their memory is that of the held sagas, not of earlier rounds.
-  const workers = await startWorkerProcessesWithRoles(stack, config, specs, env);
+  const workers = await startWorkerProcessesWithRoles(stack, config, specs, workerEnv);
   const [worker] = workers;
   const stops: (() => Promise<unknown>)[] = [() => stopAll(workers)];
   try {
@@ -135,7 +145,7 @@ export async function holdSagas(
       dispatchDelay: HOLD_DISPATCH_DELAY,
       layout: options.layout,
       workerName: worker.name,
-      workflowCache: env.WORKFLOW_CACHE_SIZE ? Number(env.WORKFLOW_CACHE_SIZE) : null,
+      workflowCache: options.workflowCache ?? null,
       placing,
       open,
       holdSeconds: options.holdSeconds,

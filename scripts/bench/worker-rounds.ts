@@ -55,10 +55,17 @@ export async function runWorkerProcessRounds(dataDir: string, options: WorkerPro
     probe = options.eventPath ? await EventProbe.connect(stack.databaseUrls, stack.queryDatabaseUrl, stack.natsServers, progress) : undefined;
     const rounds: RoundResult[] = [];
     for (const count of options.processCounts) rounds.push(await sagaRoundOn(count, bench, env, options, probe));
-    const holdEnv = options.holdCache === undefined ? env : { ...env, WORKFLOW_CACHE_SIZE: String(options.holdCache) };
     const hold =
       options.hold > 0
-        ? await holdSagas(bench, holdEnv, { sagas: options.hold, clients: options.clients, holdSeconds: options.holdSeconds, layout: options.holdLayout, resourceOptions: { selfName: WITHOUT_WORKERS }, progress })
+        ? await holdSagas(bench, env, {
+            sagas: options.hold,
+            clients: options.clients,
+            holdSeconds: options.holdSeconds,
+            layout: options.holdLayout,
+            workflowCache: options.holdCache,
+            resourceOptions: { selfName: WITHOUT_WORKERS },
+            progress,
+          })
         : undefined;
     return { relayMode: bench.config.events.relayMode, clients: options.clients, rounds, hold };
   } finally {

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { bundleWorkflowCode, type Logger } from '@temporalio/worker';
+import { bundleWorkflowCode, type Logger, type WorkflowBundle } from '@temporalio/worker';
 import { TRACING_WORKFLOW_MODULES } from '../observability/temporal-tracing';
 
 const PROJECT_ROOT = path.join(__dirname, '..', '..');
@@ -18,13 +18,14 @@ const noop = () => {};
 /** The bundler's logger that says only its errors: its build report at INFO would bury what the caller prints. */
 export const QUIET_BUNDLER_LOGGER: Logger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (message: string) => console.error(message) };
 
+/** The saga's workflows as every saga worker runs them, with the workflow side of tracing (in memory). */
+export function bundleSagaWorkflows(logger: Logger = QUIET_BUNDLER_LOGGER): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), workflowInterceptorModules: TRACING_WORKFLOW_MODULES, logger });
+}
+
 /** Bundles the workflows into `file`; returns its size in bytes. */
 export async function buildWorkflowBundle(file: string, logger: Logger = QUIET_BUNDLER_LOGGER): Promise<number> {
-  const { code } = await bundleWorkflowCode({
-    workflowsPath: require.resolve('../workflows'),
-    workflowInterceptorModules: TRACING_WORKFLOW_MODULES,
-    logger,
-  });
+  const { code } = await bundleSagaWorkflows(logger);
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, code);
   return code.length;

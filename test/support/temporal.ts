@@ -3,8 +3,7 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { temporalTestServerPath } from '../../src/local-stack/tools';
-import { TRACING_WORKFLOW_MODULES } from '../../src/observability/temporal-tracing';
-import { QUIET_BUNDLER_LOGGER } from '../../src/worker/workflow-bundle';
+import { bundleSagaWorkflows, QUIET_BUNDLER_LOGGER } from '../../src/worker/workflow-bundle';
 
 let bundle: Promise<WorkflowBundle> | undefined;
 let tracingBundle: Promise<WorkflowBundle> | undefined;
@@ -19,11 +18,7 @@ export function workflowBundle(): Promise<WorkflowBundle> {
  * whether tracing is on or off (src/observability/temporal-tracing.ts). workflowBundle() is the workflows alone.
  */
 export function tracingWorkflowBundle(): Promise<WorkflowBundle> {
-  tracingBundle ??= bundleWorkflowCode({
-    workflowsPath: require.resolve('../../src/workflows'),
-    workflowInterceptorModules: TRACING_WORKFLOW_MODULES,
-    logger: QUIET_BUNDLER_LOGGER,
-  });
+  tracingBundle ??= bundleSagaWorkflows();
   return tracingBundle;
 }
 
