@@ -127,7 +127,12 @@ describe('hostile input (property-based, against the running system)', function 
   });
 
   it('answers any action on unknown orders with 400, 401 or 404, never a 5xx', async function () {
-    const orderId = fc.oneof(fc.string({ minLength: 1 }), fc.string({ unit: 'grapheme', minLength: 1 }), fc.stringMatching(/^ord_[0-9a-f]{32}$/));
+    // "." and ".." are dot segments: a URL client resolves /orders/. to /orders/ (the list) before anything is sent,
+    // percent-encoded or not (%2E is a dot segment too), so no request can name an order so.
+    const isDotSegment = (id: string) => id === '.' || id === '..';
+    const orderId = fc
+      .oneof(fc.string({ minLength: 1 }), fc.string({ unit: 'grapheme', minLength: 1 }), fc.stringMatching(/^ord_[0-9a-f]{32}$/))
+      .filter((id) => !isDotSegment(id));
     const action = fc.constantFrom('GET', 'cancel', 'approve', 'reject');
     await fc.assert(
       fc.asyncProperty(orderId, action, fc.boolean(), async (id, act, authorized) => {
