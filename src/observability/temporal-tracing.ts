@@ -1,14 +1,14 @@
-// Tracing's Temporal side (see src/observability/tracing.ts), from @temporalio/interceptors-opentelemetry:
+// Tracing's Temporal side (see src/observability/tracing.ts):
 //   client   StartWorkflow:<type>, SignalWorkflow:<name>, StartWorkflowUpdate:<name>… around each call, its context sent
-//            to the workflow in a header
+//            to the workflow in a header (@temporalio/interceptors-opentelemetry's client interceptor)
 //   workflow RunWorkflow:<type>, StartActivity:<type>, HandleSignal:<name>, HandleUpdate:<name>…: the workflow
-//            interceptors (src/workflows/tracing-interceptors.ts) in the workflow bundle, their spans exported by the
-//            `exporter` sink
+//            interceptors of src/workflows/tracing-interceptors.ts, in every saga worker's bundle, which trace a saga
+//            started with a sampled context (and a signal, update or query sent with one) without changing when any of
+//            its promises settle; their spans leave through the `exporter` sink
 //   activity RunActivity:<type>, child of the workflow's StartActivity span (its context comes in a header)
-// The client's and the activities' interceptors are installed only when tracing is on. The workflow interceptors are
-// in every saga worker's bundle, on or off: they change when the workflow's promises settle (by a few microtasks), so
-// a saga must replay with the same interceptors it ran with, whatever a worker's tracing setting. Off, their spans are
-// dropped at the sink (a few small sink calls per workflow task).
+// The client's and the activities' interceptors are installed only when tracing is on; the workflow's are always
+// bundled (a saga replays the same on any worker) and pass straight through for a saga nobody traced. A worker with
+// tracing off drops at the sink whatever spans a traced saga makes there.
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import {
   makeWorkflowExporter,

@@ -115,7 +115,7 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
             ...(options.maxCachedWorkflows === undefined ? {} : { maxCachedWorkflows: options.maxCachedWorkflows }),
             sinks: { ...sagaMetricsSinks(metrics), ...workflowTracingSinks(options.tracing) },
             ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-            // Bundled at start: with the workflow side of tracing, on or off (see src/observability/temporal-tracing.ts).
+            // Bundled at start: with the workflow side of tracing, as every saga worker runs it (src/workflows/tracing-interceptors.ts).
             ...(options.workflowBundle ? {} : { interceptors: { workflowModules: TRACING_WORKFLOW_MODULES } }),
           }),
         );

@@ -9,6 +9,9 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { Refusal } from '../../src/domain';
 import { approveOrder, AWAIT_DECISION_UPDATE_ID, awaitDecision, cancelOrder, rejectOrder, resolveAttention } from '../../src/workflows/definitions';
+import { InMemorySpanExporter } from '@opentelemetry/sdk-trace-base';
+import { inSpan, startTracing } from '../../src/observability/tracing';
+import type { OrderSaga } from '../../src/workflows/order-saga';
 import { failuresForGood, refusal } from '../support/fake-services';
 import { POLICY, SagaTestEnv, type SagaHandle } from '../support/saga-test-env';
 
@@ -17,6 +20,8 @@ const PRICEY = [{ sku: 'PRICEY', quantity: 1 }];
 
 interface Scenario {
   lines: { sku: string; quantity: number }[];
+  /** Started, updated and queried with a sampled trace context, as the API does with tracing on. */
+  traced?: boolean;
   /** Sets the fakes up before the saga starts. */
   arrange?: (saga: SagaTestEnv) => void;
   /** Plays the people around the saga: managers, customers, operators. */
@@ -132,13 +137,24 @@ export const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
+// Recorded once tracing left the workflow's timing alone (patch tracing-keeps-workflow-timing, marker first): the
+// untraced and traced runs of the saga whose operator's update races its next activity (the resolveAttention that
+// replayed with a nondeterminism error under the SDK's interceptors), and a traced order with a signal and updates.
+Object.assign(SCENARIOS, {
+  'timing-kept-needs-attention-compensation-retried': SCENARIOS['needs-attention-compensation-retried'],
+  'timing-kept-traced-needs-attention-compensation-retried': { ...SCENARIOS['needs-attention-compensation-retried'], traced: true },
+  'timing-kept-traced-approved-then-cancelled-order': { ...SCENARIOS['approved-then-cancelled-order'], traced: true },
+  'timing-kept-traced-completed-decision-asked': { ...SCENARIOS['completed-decision-asked'], traced: true },
+} satisfies Record<string, Scenario>);
+
 export const HISTORIES = path.join(__dirname, 'histories');
 
 async function main() {
   const overwrite = new Set(process.argv.filter((arg) => arg.startsWith('--overwrite=')).flatMap((arg) => arg.slice('--overwrite='.length).split(',')));
   for (const name of overwrite) if (!SCENARIOS[name]) throw new Error(`--overwrite: no scenario named ${name}`);
   Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' } } } });
-  const saga = await SagaTestEnv.start('replay');
+  const tracing = startTracing({ serviceName: 'record-histories', exporter: new InMemorySpanExporter() });
+  const saga = await SagaTestEnv.start('replay', { tracing });
   try {
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
       const file = path.join(HISTORIES, `${name}.json`);
@@ -148,14 +164,19 @@ async function main() {
       }
       saga.reset();
       scenario.arrange?.(saga);
-      const handle = await saga.start(scenario.lines, POLICY);
-      await scenario.drive?.(saga, handle);
-      const result = await handle.result();
+      const handle = await inSpan(`record ${name}`, {}, async () => {
+        const started = await saga.start(scenario.lines, POLICY, scenario.traced ? saga.tracedClient() : saga.env.client);
+        await scenario.drive?.(saga, started);
+        return started;
+      });
+      // The environment's own client lets the test server skip time while waiting.
+      const result = await saga.env.client.workflow.getHandle<typeof OrderSaga>(handle.workflowId).result();
       writeFileSync(file, historyToJSON(await handle.fetchHistory()) + '\n');
       console.log(`${name}: ${result.status}, history written to ${path.relative(process.cwd(), file)}`);
     }
   } finally {
     await saga.stop();
+    await tracing.shutdown();
   }
 }
 

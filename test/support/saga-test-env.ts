@@ -1,13 +1,15 @@
 // The time-skipping test server with OrderSaga on its task queue and in-memory fakes for the four services.
 // The saga's worker can be stopped and started again on its own, so that a test can make several things
 // (a timer firing, an update, a signal) land in one workflow task, as after a worker crash.
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { TASK_QUEUES, type SagaPolicy } from '../../src/config';
 import type { OrderLine } from '../../src/domain';
 import { createWorkerMetrics, type WorkerMetrics } from '../../src/observability/metrics';
 import { sagaMetricsSinks } from '../../src/observability/temporal';
+import { clientTracingInterceptors, workflowTracingSinks } from '../../src/observability/temporal-tracing';
+import type { Tracing } from '../../src/observability/tracing';
 import { ensureSearchAttributes } from '../../src/worker/search-attributes';
 import { getStatus, type OrderState, type OrderStatus } from '../../src/workflows/definitions';
 import { OrderSaga } from '../../src/workflows/order-saga';
@@ -37,12 +39,17 @@ export class SagaTestEnv {
   private constructor(
     readonly env: TestWorkflowEnvironment,
     private readonly prefix: string,
+    private readonly tracing: Tracing | undefined,
   ) {}
 
-  static async start(prefix: string): Promise<SagaTestEnv> {
+  /**
+   * `tracing`: the saga's worker exports the workflow's spans there (as a worker with tracing on), and tracedClient()
+   * sends the active trace context with what it starts and updates (as the API does).
+   */
+  static async start(prefix: string, { tracing }: { tracing?: Tracing } = {}): Promise<SagaTestEnv> {
     const env = await createTimeSkippingEnv();
     await ensureSearchAttributes(env.connection, 'default');
-    const saga = new SagaTestEnv(env, prefix);
+    const saga = new SagaTestEnv(env, prefix, tracing);
     saga.reset();
     // The activities delegate to whichever fakes the current test installed.
     const delegate = <T extends object>(pick: () => T) =>
@@ -72,8 +79,8 @@ export class SagaTestEnv {
       taskQueue: TASK_QUEUES.saga,
       workflowBundle: await workflowBundle(),
       maxCachedWorkflows: 0,
-      // The saga's metric sinks, as every saga worker registers them (src/worker/workers.ts).
-      sinks: sagaMetricsSinks(this.metrics),
+      // The saga's metric and tracing sinks, as every saga worker registers them (src/worker/workers.ts).
+      sinks: { ...sagaMetricsSinks(this.metrics), ...workflowTracingSinks(this.tracing) },
     });
     this.running.push(this.sagaWorker.run());
   }
@@ -93,9 +100,14 @@ export class SagaTestEnv {
     await this.env.teardown();
   }
 
-  start(lines: OrderLine[] = [{ sku: 'CHEAP', quantity: 2 }], policy: SagaPolicy = POLICY): Promise<SagaHandle> {
+  /** A client with the API's tracing interceptors (none when the environment has no tracing). */
+  tracedClient(): Client {
+    return new Client({ connection: this.env.connection, interceptors: { workflow: clientTracingInterceptors(this.tracing) } });
+  }
+
+  start(lines: OrderLine[] = [{ sku: 'CHEAP', quantity: 2 }], policy: SagaPolicy = POLICY, client: Client = this.env.client): Promise<SagaHandle> {
     const orderId = `ord_${this.prefix}_${++this.sequence}`;
-    return this.env.client.workflow.start(OrderSaga, {
+    return client.workflow.start(OrderSaga, {
       workflowId: orderId,
       taskQueue: TASK_QUEUES.saga,
       args: [{ orderId, customerId: 'cust-test', clientId: 'client-test', lines, policy }],

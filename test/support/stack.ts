@@ -21,7 +21,7 @@ import { createLogger, type Logger } from '../../src/observability/logging';
 import type { Tracing } from '../../src/observability/tracing';
 import { freePort } from '../../src/local-stack/free-port';
 import { sharedCluster, type TestCluster } from './postgres';
-import { tracingWorkflowBundle } from './temporal';
+import { workflowBundle } from './temporal';
 
 export const WEBHOOK_SECRET = 'e2e-webhook-secret';
 
@@ -98,7 +98,7 @@ export class TestStack {
       // Any free port for the workers here; known in advance for a worker process started later (runWorkers false).
       serviceApiPort: runWorkers ? 0 : await freePort(),
       // As a saga worker bundles it: with the workflow side of tracing (src/workflows/tracing-interceptors.ts).
-      workflowBundle: await tracingWorkflowBundle(),
+      workflowBundle: await workflowBundle(),
       tracing,
       // TEST_STACK_LOG=1 shows what the stack's servers, relays, projector, workers and API say (quiet otherwise).
       logger: logger ?? (process.env.TEST_STACK_LOG ? createLogger({ service: `stack-${prefix}`, format: 'pretty', destination: process.stderr }) : undefined),
