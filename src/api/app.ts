@@ -32,6 +32,7 @@ import { docsAssets, serveDocsPage, serveOpenApi } from './openapi';
 import { ServiceUnavailable, type ServiceReads } from './service-reads';
 import {
   cancelSchema,
+  customerIdSchema,
   idempotencyKeySchema,
   listOrdersSchema,
   managerDecisionSchema,
@@ -40,6 +41,7 @@ import {
   paymentCallbackSchema,
   placeOrderSchema,
   resolveAttentionSchema,
+  skuSchema,
   untilSchema,
   waitSchema,
 } from './validation';
@@ -452,7 +454,7 @@ export function createApp(deps: ApiDependencies): express.Express {
     res.json({ products: await listProducts(query.db) });
   });
   app.get('/catalog/:sku', async (req, res) => {
-    const sku = parse(orderIdSchema, req.params.sku, 'sku');
+    const sku = parse(skuSchema, req.params.sku, 'sku');
     const product = await getProduct(query.db, sku);
     if (!product) throw notFound(`SKU ${sku} not found`);
     res.json(product);
@@ -463,7 +465,7 @@ export function createApp(deps: ApiDependencies): express.Express {
     res.json({ customers: await listCustomers(query.db) });
   });
   app.get('/customers/:customerId', allow('manager', 'operator'), async (req, res) => {
-    const customerId = parse(orderIdSchema, req.params.customerId, 'customerId');
+    const customerId = parse(customerIdSchema, req.params.customerId, 'customerId');
     const customer = await getCustomer(query.db, customerId);
     if (!customer) throw notFound(`customer ${customerId} not found`);
     res.json(customer);

@@ -13,6 +13,7 @@ import type { Role } from '../config';
 import * as answers from './responses';
 import {
   cancelSchema,
+  customerIdSchema,
   idempotencyKeySchema,
   listOrdersSchema,
   managerDecisionSchema,
@@ -20,6 +21,7 @@ import {
   paymentCallbackSchema,
   placeOrderSchema,
   resolveAttentionSchema,
+  skuSchema,
   untilSchema,
   waitSchema,
 } from './validation';
@@ -401,7 +403,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'catalog',
     access: 'any key',
     summary: 'One product',
-    params: { sku: { schema: orderIdSchema, description: 'e.g. KB-001' } },
+    params: { sku: { schema: skuSchema, description: 'e.g. KB-001' } },
     answers: { 200: json(answer(answers.product), 'The product.') },
     fails: [404, 503],
   },
@@ -422,7 +424,7 @@ export const ROUTES: readonly Route[] = [
     tag: 'customers',
     access: ['manager', 'operator'],
     summary: "One customer's credit",
-    params: { customerId: { schema: orderIdSchema, description: 'e.g. cust-alice' } },
+    params: { customerId: { schema: customerIdSchema, description: 'e.g. cust-alice' } },
     answers: { 200: json(answer(answers.customer), 'The customer.') },
     fails: [404, 503],
   },

@@ -83,6 +83,8 @@ export const paymentCallbackSchema = z.strictObject(
 );
 
 export const orderIdSchema = id('orderId');
+export const skuSchema = id('sku');
+export const customerIdSchema = id('customerId');
 export const idempotencyKeySchema = z
   .string()
   .min(1, 'Idempotency-Key must not be empty')

@@ -773,12 +773,18 @@ describe('API contract: the OpenAPI document (src/api/openapi.ts)', function () 
       assert.equal((await api('GET', '/catalog', undefined, { authorization: `Bearer ${KEYS.client}`, 'x-api-key': KEYS.manager }, 'anonymous')).status, 401);
       assert.equal((await api('GET', '/catalog/KB-001')).status, 200);
       assert.equal((await api('GET', '/catalog/NOPE-404')).status, 404);
-      assert.equal((await api('GET', '/catalog/bad%20sku')).status, 400);
+      // A bad path parameter is named, in the field and in the message.
+      const badSku = await api('GET', '/catalog/bad%20sku');
+      assert.equal(badSku.status, 400);
+      assert.deepEqual(badSku.body.error.fields.map((field: { field: string }) => field.field), ['sku']);
+      assert.match(badSku.body.error.message, /^sku: sku may contain only/);
       assert.equal((await api('GET', '/customers', undefined, {}, 'manager')).status, 200);
       assert.equal((await api('GET', '/customers')).status, 403);
       assert.equal((await api('GET', '/customers/cust-alice', undefined, {}, 'operator')).status, 200);
       assert.equal((await api('GET', '/customers/cust-nobody', undefined, {}, 'operator')).status, 404);
-      assert.equal((await api('GET', '/customers/cust%20x', undefined, {}, 'operator')).status, 400);
+      const badCustomer = await api('GET', '/customers/cust%20x', undefined, {}, 'operator');
+      assert.equal(badCustomer.status, 400);
+      assert.match(badCustomer.body.error.message, /^customerId: customerId may contain only/);
 
       // Placing orders.
       const order = { customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 1 }] };
