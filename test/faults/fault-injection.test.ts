@@ -209,7 +209,13 @@ describe('fault injection (real activities, PostgreSQL, time-skipping server)', 
       assert.match(state.attention?.error ?? '', /failed 5 times with an unexpected error: InjectedBug/);
       assert.deepEqual(state.pendingCompensations, ['STOCK_RELEASED']);
       assert.equal(await stock('KB-001'), stockBefore - 2, 'the reservation is still held');
-      const report = await audit();
+      // The status query says NEEDS_ATTENTION as soon as the saga stops; the orders service records it (what the auditor
+      // reads) in the recordAttention activity right after, which a loaded machine may not have run yet.
+      let report = await audit();
+      for (let i = 0; i < 100 && report.orders.needsAttention === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        report = await audit();
+      }
       for (const check of report.checks) if (check.violations > 0) flagged.push(check.name);
       assert.equal(report.orders.needsAttention, 1);
       await handle.executeUpdate(resolveAttention, { args: [{ action: 'retry', operator: 'ops-test', note: 'bug fixed' }] });
