@@ -24,10 +24,9 @@ export async function freePort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const candidate = LOW + Math.floor(Math.random() * (HIGH - LOW));
     if (handedOut.has(candidate)) continue;
-    if ((await tryListen(candidate)) !== undefined) {
-      handedOut.add(candidate);
-      return candidate;
-    }
+    handedOut.add(candidate); // before awaiting: a concurrent call must not pick it too
+    if ((await tryListen(candidate)) !== undefined) return candidate;
+    handedOut.delete(candidate);
   }
   const port = await tryListen(0);
   if (port === undefined) throw new Error('no free TCP port on 127.0.0.1');
