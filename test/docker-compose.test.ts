@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { IMAGE_ENVIRONMENT } from '../scripts/compiled';
 import { SERVICES } from '../src/config';
 
 const run = promisify(execFile);
@@ -69,6 +70,14 @@ const CONFIG_VARIABLES = [
 ];
 
 const INSTALL_COMMAND = 'bash scripts/install-docker-compose.sh';
+
+/** The command the image runs for an npm script `tsx src/<entry>.ts`: its compiled file (`tsc -b src` emits src/ into dist/). */
+function compiled(script: string): string[] {
+  const entry = /^tsx src\/(\S+)\.ts$/.exec(script);
+  assert.ok(entry, `${script} runs one entry point under src/`);
+  assert.ok(existsSync(path.join(ROOT, 'src', `${entry[1]}.ts`)), `src/${entry[1]}.ts exists`);
+  return ['node', `dist/${entry[1]}.js`];
+}
 
 /** `docker compose config` of the whole file; or why docker compose is not available. */
 async function composeConfig(): Promise<{ model: ComposeModel; stderr: string } | { missing: string }> {
@@ -151,14 +160,15 @@ describe('docker-compose.yml', function () {
   });
 
   it('runs provision, the workers, relay, projector and API from the Dockerfile, each with its npm script', function () {
-    // The long-running ones run their script's command itself (npm would not pass SIGTERM on): the same command.
+    // The long-running ones run their script's entry point itself (npm would not pass SIGTERM on), as the image
+    // compiled it: `tsx src/api/index.ts` is `node dist/api/index.js`.
     const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     const commands: Record<string, string[]> = {
       provision: ['npm', 'run', 'db:provision'],
-      ...Object.fromEntries(WORKERS.map((name) => [name, scripts.worker.split(' ')])),
-      relay: scripts.relay.split(' '),
-      projector: scripts.projector.split(' '),
-      api: scripts.api.split(' '),
+      ...Object.fromEntries(WORKERS.map((name) => [name, compiled(scripts.worker)])),
+      relay: compiled(scripts.relay),
+      projector: compiled(scripts.projector),
+      api: compiled(scripts.api),
     };
     for (const [name, command] of Object.entries(commands)) {
       assert.ok(service(name).build, `${name} is built from the Dockerfile`);
@@ -240,7 +250,7 @@ describe('docker-compose.yml', function () {
     const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
     const provider = service('payment-provider');
     assert.ok(!provider.profiles || provider.profiles.length === 0, 'the provider starts with a plain `docker compose up`');
-    assert.deepEqual(provider.command, scripts['payment-provider'].split(' '));
+    assert.deepEqual(provider.command, compiled(scripts['payment-provider']));
     assert.equal(provider.environment?.PROVIDER_HOST, '0.0.0.0');
     const data = provider.volumes?.find((volume) => volume.target === provider.environment?.PROVIDER_DATA_DIR);
     assert.ok(data?.source, 'its store (PROVIDER_DATA_DIR) is on a volume, so a restart keeps it');
@@ -277,5 +287,29 @@ describe('docker-compose.yml', function () {
       assert.equal(dependsOn.temporal?.condition, 'service_healthy', `${name} waits for Temporal`);
     }
     assert.equal(service('provision').depends_on?.['services-db']?.condition, 'service_healthy');
+  });
+});
+
+// The image itself (no Docker engine here to build it): what its stages run and what it sets for every process.
+describe('Dockerfile', function () {
+  const text = readFileSync(path.join(ROOT, 'Dockerfile'), 'utf8');
+  const stages = text.split(/^FROM /m).slice(1);
+  const image = stages[stages.length - 1];
+
+  it('compiles src/ in a build stage and runs the compiled API by default', function () {
+    const { scripts } = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const build = stages.find((stage) => /^\S+ AS build$/m.test(stage));
+    assert.ok(build, 'a stage named build');
+    assert.match(build, /^RUN npm run build$/m);
+    assert.match(scripts.build, /^tsc -b src && /, 'npm run build compiles src/ (src/tsconfig.json) into dist/');
+    assert.match(image, /^COPY --from=build \/app\/dist \.\/dist$/m);
+    assert.match(image, /^ENV WORKFLOW_BUNDLE=\/app\/dist\/workflow-bundle\.js$/m);
+    assert.equal(/^CMD (.+)$/m.exec(image)?.[1], JSON.stringify(compiled(scripts.api)).replaceAll(',', ', '));
+  });
+
+  it('sets the environment the tests and the benchmark give the processes they run as the image does', function () {
+    for (const [name, value] of Object.entries(IMAGE_ENVIRONMENT)) {
+      assert.match(image, new RegExp(`^ENV ${name}=${value}$`, 'm'), `the image sets ${name}=${value} (scripts/compiled.ts)`);
+    }
   });
 });

@@ -1,13 +1,13 @@
-// Worker processes of their own: each a `tsx src/worker/index.ts` child, with the environment the stack gives a worker
-// (test/support/stack.ts, workerEnvironment), hosting every role (the saga's workflows and the four services'
-// activities) unless given some, as docker compose gives each of its workers one. Several share the task queues, and
-// the orders service's durable consumers, as replicas do.
+// Worker processes of their own: each a `node dist/worker/index.js` child, run as the image runs it (scripts/compiled.ts),
+// with the environment the stack gives a worker (test/support/stack.ts, workerEnvironment), hosting every role (the
+// saga's workflows and the four services' activities) unless given some, as docker compose gives each of its workers
+// one. Several share the task queues, and the orders service's durable consumers, as replicas do.
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { WORKER_ROLES, type Config, type WorkerRole } from '../../src/config';
 import { freePort } from '../../src/local-stack/free-port';
 import type { RunningStack } from '../../src/local-stack/stack';
 import { PROJECT_ROOT } from '../../src/local-stack/tools';
+import { compiledEntry, IMAGE_ENVIRONMENT } from '../compiled';
 
 export interface WorkerProcess {
   /** `worker process 1`, 2…: the name its CPU and memory are reported under. */
@@ -81,9 +81,10 @@ export async function stopAll(workers: WorkerProcess[]): Promise<void> {
 }
 
 async function startWorkerProcess(name: string, serviceApiPort: string, env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(PROJECT_ROOT, 'src/worker/index.ts')], {
+  const child = spawn(process.execPath, [compiledEntry('src/worker/index.ts')], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, ...env },
+    // The image's environment unless the benchmark's own says otherwise (MALLOC_ARENA_MAX=16, say, for glibc's default).
+    env: { ...IMAGE_ENVIRONMENT, ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   // Never outlive the benchmark, whatever way it ends.

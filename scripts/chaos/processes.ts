@@ -1,9 +1,9 @@
-// Child processes the chaos run can kill and restart: the worker and the API, each a real `tsx` process
-// running the same entry points as `npm run worker` and `npm run api`.
+// Child processes the chaos run (and the worker-crash test) can kill and restart: the worker, the API and the payment
+// provider, each a real Node process running the compiled entry point the image runs (scripts/compiled.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import path from 'node:path';
 import { PROJECT_ROOT } from '../../src/local-stack/tools';
+import { compiledEntry, IMAGE_ENVIRONMENT } from '../compiled';
 
 export class ManagedProcess {
   private child?: ChildProcess;
@@ -11,6 +11,7 @@ export class ManagedProcess {
 
   constructor(
     private readonly name: string,
+    /** The source entry point, e.g. `src/worker/index.ts`: its compiled file runs. */
     private readonly entry: string,
     private readonly env: NodeJS.ProcessEnv,
     /** A line the process prints once it is ready. */
@@ -25,9 +26,10 @@ export class ManagedProcess {
   }
 
   async start(timeoutMs = 120_000): Promise<void> {
-    const child = spawn(process.execPath, ['--require', 'tsx/cjs', path.join(PROJECT_ROOT, this.entry)], {
+    const child = spawn(process.execPath, [compiledEntry(this.entry)], {
       cwd: PROJECT_ROOT,
-      env: { ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !this.options.dropEnv?.test(name))), ...this.env },
+      // The image's environment unless this process's own says otherwise.
+      env: { ...IMAGE_ENVIRONMENT, ...Object.fromEntries(Object.entries(process.env).filter(([name]) => !this.options.dropEnv?.test(name))), ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
