@@ -355,7 +355,7 @@ export function formatBench(report: BenchReport): string {
   if (workerRounds.length > 0) lines.push(formatWorkerProcesses(workerRounds));
   lines.push(
     "done: answered COMPLETED within the wait; late: answered 202 when the wait ran out (the order finishes later); per second counts done only; " +
-      '503s: answers 503 overloaded a client waited out (Retry-After) before sending the same order again; latency counts from its first attempt',
+      '503s: answers 503 (nothing placed: overloaded, or a dependency did not answer) a client waited out (Retry-After) before sending the same order again; latency counts from its first attempt',
   );
   const openLine = (r: OpenLoopResult, name: string) =>
     `${name.padEnd(30)} ${r.offeredPerSecond.toFixed(1).padStart(7)} ${String(r.sent).padStart(5)} ${String(r.answered).padStart(8)} ${String(r.late).padStart(5)} ` +

@@ -94,6 +94,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return /^(08|57P)/.test(cause?.originalCode ?? '');
 }
 
+/** Retry-After of a 503 for a dependency that did not answer (Temporal, a database, a service): soon, but not at once. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+
 export const temporalUnavailable = () =>
   new HttpError(503, 'temporal_unavailable', 'the workflow service is unreachable; nothing was changed, retry later');
 
@@ -127,6 +130,9 @@ export function errorHandler(logger: Pick<Logger, 'error'>): ErrorRequestHandler
     res.locals.errorCode = http.code; // for the request log (src/observability/request-log.ts)
     if (res.headersSent) return;
     if (http.status === 401) res.set('WWW-Authenticate', 'Bearer realm="order-api"');
+    // Every 503 means nothing was changed: say, in a header a client's retry logic reads, when to try again
+    // (`overloaded` has set its own, from how far behind the workers are).
+    if (http.status === 503 && !res.get('Retry-After')) res.set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
     res.status(http.status).json({ error: { code: http.code, message: http.message, ...(http.fields ? { fields: http.fields } : {}), ...http.details } });
   };
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import express, { type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Role } from '../config';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS } from './errors';
 import * as answers from './responses';
 import {
   cancelSchema,
@@ -168,7 +169,7 @@ const ERRORS = {
   503: {
     name: 'Unavailable',
     codes: ['temporal_unavailable', 'database_unavailable', 'service_unavailable'],
-    description: 'Temporal, the query database or a service could not be reached, and the request certainly did not reach it: nothing was changed, retry later.',
+    description: 'Temporal, the query database or a service could not be reached, and the request certainly did not reach it: nothing was changed, retry after Retry-After seconds.',
   },
   504: {
     name: 'OutcomeUnknown',
@@ -471,6 +472,11 @@ function errorResponse(error: { description: string; codes: readonly string[]; c
 }
 
 const WWW_AUTHENTICATE = { 'WWW-Authenticate': header('the scheme to authenticate with', { type: 'string', examples: ['Bearer realm="order-api"'] }, true) };
+/** The headers an error answer always carries, by its response's name (src/api/errors.ts, errorHandler). */
+const ERROR_HEADERS: Record<string, Record<string, Json> | undefined> = {
+  Unauthorized: WWW_AUTHENTICATE,
+  Unavailable: { 'Retry-After': header('seconds to wait before trying again', { type: 'string', const: String(UNAVAILABLE_RETRY_AFTER_SECONDS) }, true) },
+};
 
 function operation(route: Route): Operation {
   const parameters: Parameter[] = [
@@ -559,10 +565,14 @@ export function buildOpenApiDocument(): OpenApiDocument {
     components: {
       schemas: { ...components(requestComponents, 'input'), ...components(answers.responseComponents, 'output') },
       responses: {
-        ...Object.fromEntries(Object.values(ERRORS).map((error) => [error.name, errorResponse(error, error.name === 'Unauthorized' ? WWW_AUTHENTICATE : undefined)])),
+        ...Object.fromEntries(Object.values(ERRORS).map((error) => [error.name, errorResponse(error, ERROR_HEADERS[error.name])])),
         [SIGNATURE_ERROR.name]: errorResponse(SIGNATURE_ERROR, WWW_AUTHENTICATE),
         [OVERLOADED.name]: errorResponse(OVERLOADED, {
-          'Retry-After': header('with `overloaded`: seconds to wait before trying again', { type: 'string', pattern: '^[0-9]+$' }),
+          'Retry-After': header(
+            `seconds to wait before trying again: with \`overloaded\`, from how long the oldest waiting order has waited (1 to 30); otherwise ${UNAVAILABLE_RETRY_AFTER_SECONDS}`,
+            { type: 'string', pattern: '^[0-9]+$' },
+            true,
+          ),
         }),
       },
       securitySchemes: {
