@@ -3,7 +3,7 @@
 # the projector, and the one-shot `npm run db:provision`. See docker-compose.yml.
 # Two stages: the first compiles the TypeScript (src/ into dist/, `tsc -b src`) and bundles the workflows, with the dev
 # dependencies that takes; the second holds only what runs, and the long-running processes run the compiled JavaScript
-# (tsx compiling the sources in memory at every start would cost each process some 30 MiB: docs/performance.md).
+# (tsx compiling the sources in memory at every start would cost each process some 20 MiB: docs/performance.md).
 
 # --- build: dist/ (compiled src/ and the workflow bundle) ---------------------------------------------------------
 FROM node:20-bookworm-slim AS build
@@ -53,7 +53,7 @@ ENV WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 
 ENV NODE_ENV=production
 # Two malloc arenas rather than glibc's eight per core: a saga worker's threads (the workflow thread, the Temporal Core
-# runtime's) each grew an arena of their own and kept it, some 70 MiB more with 200 sagas open, for no measured gain
+# runtime's) each grew an arena of their own and kept it, some 30-40 MiB more with 200 sagas open, for no measured gain
 # in throughput (docs/performance.md). scripts/compiled.ts gives the processes of the tests and benchmark the same.
 ENV MALLOC_ARENA_MAX=2
 # The sandbox payment provider's store. Created here, owned by the unprivileged user, so that a named volume

@@ -1,6 +1,6 @@
 // Processes as the image runs them. The JavaScript: `tsc -b src` compiles src/ into dist/ (Dockerfile, `npm run build`);
 // the processes the chaos run, the worker-crash test and the benchmark start as separate processes run from there
-// rather than through tsx (which compiles in memory and costs a worker some 30 MiB: docs/performance.md). And the
+// rather than through tsx (which compiles in memory and costs a worker some 20 MiB: docs/performance.md). And the
 // environment the image sets for every process (IMAGE_ENVIRONMENT).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
@@ -10,7 +10,7 @@ import { PROJECT_ROOT } from '../src/local-stack/tools';
  * What the Dockerfile sets with ENV for every process (test/docker-compose.test.ts holds the two together).
  * MALLOC_ARENA_MAX: glibc's malloc gives each thread that contends for memory an arena of its own, up to eight per
  * core, and keeps what they grew; a saga worker's threads (the workflow thread, the Temporal Core runtime's) left it
- * some 70 MiB larger with 200 sagas open than with two arenas, at no measured cost in throughput (docs/performance.md).
+ * some 30-40 MiB larger with 200 sagas open than with two arenas, at no measured cost in throughput (docs/performance.md).
  */
 export const IMAGE_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 

@@ -16,7 +16,8 @@ export interface RoundResult {
   seconds: number;
   perSecond: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
-  /** Answers 503 (nothing placed: overloaded, or a dependency did not answer) the clients waited out (Retry-After) before sending the same order again. */
+  /** Answers 503 (nothing placed: overloaded, or a dependency did not answer) the clients waited out (Retry-After)
+   *  before sending the same order again. */
   refusals: number;
   /** CPU and peak memory of each program of the benchmark during the round. */
   resources: ResourceUse;
@@ -35,8 +36,8 @@ export class Late extends Error {}
 
 /**
  * One order placed with `POST /orders<query>` by a client as the API asks: refused with 503 (nothing was placed:
- * overloaded, or a dependency did not answer), it waits Retry-After and sends the same order (same Idempotency-Key) again. Resolves when `done` accepts the answer; a 202
- * is Late; anything else fails.
+ * overloaded, or a dependency did not answer), it waits Retry-After and sends the same order (same Idempotency-Key)
+ * again. Resolves when `done` accepts the answer; a 202 is Late; anything else fails.
  */
 export function orderClient(
   apiUrl: string,
