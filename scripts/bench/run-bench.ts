@@ -72,6 +72,8 @@ export interface OpenLoopResult {
   answeredPerSecond: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   refusedLatencyMs: { p50: number; p99: number };
+  /** Per 5 s from the first order sent: orders answered (in the sense above) and refused, by when the answer came. */
+  timeline: { answered: number[]; refused: number[] };
   resources: ResourceUse;
 }
 
@@ -254,6 +256,12 @@ async function openRound(
   const total = Math.max(1, Math.round(rate * seconds));
   const latencies: number[] = [];
   const refusedLatencies: number[] = [];
+  const timeline: OpenLoopResult['timeline'] = { answered: [], refused: [] };
+  const count = (series: number[], at: number) => {
+    const slot = Math.max(0, Math.floor((at - startedAt) / 5_000));
+    while (series.length <= slot) series.push(0);
+    series[slot]++;
+  };
   let late = 0;
   let failed = 0;
   let lastAnsweredAt = 0;
@@ -272,9 +280,13 @@ async function openRound(
             const answered = answer === 'decision' ? status === 200 && body.decision !== undefined : status === 200 && body.status === 'COMPLETED';
             if (answered) {
               latencies.push(ms);
+              count(timeline.answered, at);
               lastAnsweredAt = Math.max(lastAnsweredAt, at);
             } else if (status === 202) late++;
-            else if (status === 503 && body.error?.code === 'overloaded') refusedLatencies.push(ms);
+            else if (status === 503 && body.error?.code === 'overloaded') {
+              refusedLatencies.push(ms);
+              count(timeline.refused, at);
+            }
             else {
               failed++;
               if (failed <= 3) progress(`${answer}: answered ${status} ${JSON.stringify(body).slice(0, 200)}`);
@@ -303,6 +315,7 @@ async function openRound(
     answeredPerSecond: lastAnsweredAt > startedAt ? Number((latencies.length / ((lastAnsweredAt - startedAt) / 1000)).toFixed(2)) : 0,
     latencyMs: { p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), max: percentile(latencies, 1) },
     refusedLatencyMs: { p50: percentile(refusedLatencies, 0.5), p99: percentile(refusedLatencies, 0.99) },
+    timeline,
     resources: resources.stop(),
   };
 }
@@ -370,6 +383,7 @@ export function formatBench(report: BenchReport): string {
         '',
         `overload: offered ${result.offeredPerSecond}/s, twice the peak of ${peakPerSecond}/s; completed ${result.answeredPerSecond}/s from the first order to the last answer (${ratioToPeak} of the peak); ` +
           `${result.refused} refused with 503 overloaded (p50 ${result.refusedLatencyMs.p50} ms, p99 ${result.refusedLatencyMs.p99} ms)`,
+        `overload, per 5 s from the first order: completed ${result.timeline.answered.join(' ')}; refused ${result.timeline.refused.join(' ')}`,
       );
     }
     lines.push('answered/s: answered within the wait, per second, from the first order sent to the last answer');
