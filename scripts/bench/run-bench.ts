@@ -65,7 +65,7 @@ export interface OpenLoopResult {
   /** Answered within the wait: decided (decision) or COMPLETED (end). */
   answered: number;
   late: number;
-  /** 503 overloaded: refused at once, nothing placed. */
+  /** 503: refused, nothing placed (overloaded, or a dependency did not answer). */
   refused: number;
   failed: number;
   /** Answered per second, from the first order sent to the last answer (the load and its drain). */
@@ -283,7 +283,7 @@ async function openRound(
               count(timeline.answered, at);
               lastAnsweredAt = Math.max(lastAnsweredAt, at);
             } else if (status === 202) late++;
-            else if (status === 503 && body.error?.code === 'overloaded') {
+            else if (status === 503) {
               refusedLatencies.push(ms);
               count(timeline.refused, at);
             }
@@ -382,7 +382,7 @@ export function formatBench(report: BenchReport): string {
       lines.push(
         '',
         `overload: offered ${result.offeredPerSecond}/s, twice the peak of ${peakPerSecond}/s; completed ${result.answeredPerSecond}/s from the first order to the last answer (${ratioToPeak} of the peak); ` +
-          `${result.refused} refused with 503 overloaded (p50 ${result.refusedLatencyMs.p50} ms, p99 ${result.refusedLatencyMs.p99} ms)`,
+          `${result.refused} refused with 503 (p50 ${result.refusedLatencyMs.p50} ms, p99 ${result.refusedLatencyMs.p99} ms)`,
         `overload, per 5 s from the first order: completed ${result.timeline.answered.join(' ')}; refused ${result.timeline.refused.join(' ')}`,
       );
     }
