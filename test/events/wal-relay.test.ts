@@ -61,9 +61,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     started = [];
     logs = [];
     // A database with a slot cannot be dropped, and a slot left behind holds the log back.
-    for (const database of [DATABASE, ...slotDatabases]) {
-      await sql(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1`, [database], 'postgres');
-    }
+    for (const database of [DATABASE, ...slotDatabases]) await dropSlots('database', database);
     slotDatabases.clear();
   });
 
@@ -87,6 +85,19 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     } finally {
       await client.end().catch(() => {});
     }
+  }
+
+  /**
+   * Drops the replication slots of a database (or one slot by name) once no walsender holds them: a halted relay has
+   * ended its replication connection, but the server's walsender lets go of the slot a moment later ("replication slot
+   * … is active for PID …" until then). One still held after 10 s is a relay that did not let go: the drop says so.
+   */
+  async function dropSlots(by: 'database' | 'slot_name', value: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && (await sql(`SELECT 1 FROM pg_replication_slots WHERE ${by} = $1 AND active`, [value], 'postgres')).length > 0) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await sql(`SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE ${by} = $1`, [value], 'postgres');
   }
 
   function start(mode: RelayMode = 'wal', options: { databaseUrl?: string; retentionMs?: number } = {}) {
@@ -255,7 +266,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     // received its acknowledgement of what follows.
     await sql('SELECT pg_copy_logical_replication_slot($1, $2)', [SLOT, REWIND]);
     const rewind = async () => {
-      await sql('SELECT pg_drop_replication_slot($1)', [SLOT]);
+      await dropSlots('slot_name', SLOT);
       await sql('SELECT pg_copy_logical_replication_slot($1, $2)', [REWIND, SLOT]);
     };
     const published = new Map<string, number>();
@@ -572,7 +583,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     await halt(second.relay, second.loop);
 
     // Dropped by hand.
-    await sql('SELECT pg_drop_replication_slot($1)', [SLOT]);
+    await dropSlots('slot_name', SLOT);
     await release('ord_wal_i1');
     start();
     await streaming();
