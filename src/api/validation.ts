@@ -90,10 +90,20 @@ export const idempotencyKeySchema = z
   .min(1, 'Idempotency-Key must not be empty')
   .max(255, 'Idempotency-Key must be at most 255 characters')
   .regex(/^[\x21-\x7e]+$/, 'Idempotency-Key must be printable ASCII without spaces');
-export const waitSchema = z.coerce
-  .number({ error: 'wait must be a number of seconds' })
-  .min(0, 'wait must be between 0 and 60 seconds')
-  .max(60, 'wait must be between 0 and 60 seconds');
+/**
+ * A number in the query string. A blank one (`?wait=`) is refused as not a number: z.coerce alone would read it as 0,
+ * which JSON Schema (the OpenAPI document) cannot say.
+ */
+function queryNumber<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (typeof value === 'string' && value.trim() === '' ? undefined : value), schema);
+}
+
+export const waitSchema = queryNumber(
+  z.coerce
+    .number({ error: 'wait must be a number of seconds' })
+    .min(0, 'wait must be between 0 and 60 seconds')
+    .max(60, 'wait must be between 0 and 60 seconds'),
+);
 
 /** What `wait` waits for: the saga's end (the default), or its decision (accepted, refused, or waiting for a person). */
 export const untilSchema = z.enum(['end', 'decision'], { error: 'until must be end or decision' });
@@ -120,12 +130,13 @@ export const listOrdersSchema = z.strictObject(
       .string({ error: 'cursor must be a string' })
       .refine(isPagePosition, 'cursor must be the nextCursor of a previous page')
       .optional(),
-    limit: z.coerce
-      .number({ error: 'limit must be a number' })
-      .int('limit must be a whole number')
-      .min(1, 'limit must be between 1 and 100')
-      .max(100, 'limit must be between 1 and 100')
-      .default(20),
+    limit: queryNumber(
+      z.coerce
+        .number({ error: 'limit must be a number' })
+        .int('limit must be a whole number')
+        .min(1, 'limit must be between 1 and 100')
+        .max(100, 'limit must be between 1 and 100'),
+    ).default(20),
   },
   { error: 'unknown query parameter' },
 );
