@@ -44,6 +44,7 @@ async function main() {
   });
   console.log('\n' + formatSummary(summary) + '\n');
   console.log(formatReport(summary.audit));
+  if (summary.diagnostics) console.log(`\n${summary.diagnostics}`);
   if (options.keepData) console.log(`\nlogs and data kept in ${summary.logDir}`);
   const ok = metTarget(summary);
   console.log(ok ? '\nTARGET MET' : '\nTARGET MISSED');

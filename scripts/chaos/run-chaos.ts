@@ -21,6 +21,7 @@ import { startNatsServer } from '../../src/local-stack/nats';
 import { startEmbeddedPostgres, type RunningPostgres } from '../../src/local-stack/postgres';
 import { provisionDatabases } from '../../src/local-stack/provision';
 import { startTemporalDevServer } from '../../src/local-stack/temporal-dev-server';
+import { diagnose } from './diagnostics';
 import { ManagedProcess } from './processes';
 import { freePort } from '../../src/local-stack/free-port';
 
@@ -89,6 +90,8 @@ export interface ChaosSummary {
   audit: AuditReport;
   seconds: number;
   logDir: string;
+  /** When the run missed its target: the event path's state, the relays' connections and the processes' warnings (diagnostics.ts). */
+  diagnostics?: string;
 }
 
 const MANAGER_TOKEN = 'chaos-manager-token';
@@ -131,7 +134,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-chaos-'));
   // PostgreSQL runs as its own user (when we are root) and must be able to reach its data folder inside.
   chmodSync(dataDir, 0o755);
-  const log = ManagedProcess.logFile(path.join(dataDir, 'processes.log'));
+  const logFile = path.join(dataDir, 'processes.log');
+  const log = ManagedProcess.logFile(logFile);
   const cleanups: (() => Promise<unknown>)[] = [];
   const restarts = { worker: 0, postgres: 0, api: 0, provider: 0, relay: 0, nats: 0, projector: 0 };
 
@@ -493,6 +497,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       seconds: Math.round((Date.now() - startedAt) / 1000),
       logDir: dataDir,
     };
+    if (!metTarget(summary)) summary.diagnostics = await diagnose({ databaseUrls: urls, clusterUrl: postgres.queryUrl, nats: auditNats, logFile });
     progress('', true);
     return summary;
   } finally {

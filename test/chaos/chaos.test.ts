@@ -24,7 +24,8 @@ describe('chaos run (100 orders; worker, relay, projector, provider killed; Post
       killProjector: true,
       settleTimeoutMs: 300_000,
     });
-    const report = `${formatSummary(summary)}\n${formatReport(summary.audit)}`;
+    // The diagnostics last: of a long failure message, the end is the part always shown.
+    const report = [formatSummary(summary), formatReport(summary.audit), summary.diagnostics ?? ''].join('\n');
     assert.equal(summary.accepted, 100, report);
     assert.equal(summary.stillRunning, 0, report);
     assert.equal(summary.lost, 0, report);

@@ -1,0 +1,112 @@
+// What a failed chaos run prints about itself (scripts/chaos/diagnostics.ts), against real PostgreSQL and NATS with
+// a WAL relay running: the event path's state, the relay's connections, lock and slot as the server sees them, and
+// the processes' warnings grouped; a part that cannot be read says so without hiding the others.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { Client } from 'pg';
+import { diagnose, summarizeLog } from '../scripts/chaos/diagnostics';
+import type { DatabaseUrls } from '../src/config';
+import { connectNats } from '../src/events/nats-connection';
+import { ensureStreams } from '../src/events/streams';
+import { slotNameOf, WalRelay } from '../src/events/wal-relay';
+import { freePort } from '../src/local-stack/free-port';
+import { startNatsServer, type RunningNatsServer } from '../src/local-stack/nats';
+import { createServiceDatabases } from './support/postgres';
+
+const PREFIX = 'chaosdiag';
+
+const LOG = [
+  '[relay] {"level":"info","time":"2026-12-04T10:00:00.000Z","component":"main","msg":"publishing the outboxes"}',
+  '[relay] {"level":"warn","time":"2026-12-04T10:00:01.000Z","component":"relay","outbox":"payments","err":{"message":"connect ECONNREFUSED"},"msg":"relaying failed; retrying in 1000 ms"}',
+  '[projector] {"level":"warn","time":"2026-12-04T10:00:02.000Z","component":"consumer","consumer":"query-orders","err":{"message":"timeout"},"msg":"consuming failed; retrying in 1000 ms"}',
+  '[relay] {"level":"warn","time":"2026-12-04T10:00:03.000Z","component":"relay","outbox":"payments","err":{"message":"slot in use"},"msg":"relaying failed; retrying in 1000 ms"}',
+  '[worker!] TypeError: something broke',
+  'not a line of a process',
+].join('\n');
+
+describe('chaos run diagnostics', function () {
+  let storeDir: string;
+  let server: RunningNatsServer;
+  let nc: NatsConnection;
+  let urls: DatabaseUrls;
+
+  before(async function () {
+    storeDir = mkdtempSync(path.join(os.tmpdir(), 'order-saga-chaos-diagnostics-'));
+    server = await startNatsServer({ port: await freePort(), storeDir: path.join(storeDir, 'nats') });
+    nc = await connectNats([server.url], 'chaos-diagnostics-test');
+    await ensureStreams(nc, { replicas: 1 });
+    urls = await createServiceDatabases(PREFIX);
+    writeFileSync(path.join(storeDir, 'processes.log'), LOG);
+  });
+
+  after(async function () {
+    await nc?.close();
+    await server?.stop();
+    if (storeDir) rmSync(storeDir, { recursive: true, force: true });
+  });
+
+  it('groups the warnings by process, component and message, the latest group last, and keeps stderr', function () {
+    const lines = summarizeLog(LOG).split('\n');
+    assert.deepEqual(lines, [
+      '  10:00:02.000–10:00:02.000 ×1 projector warn consumer/query-orders: consuming failed; retrying in 1000 ms (timeout)',
+      '  10:00:01.000–10:00:03.000 ×2 relay warn relay/payments: relaying failed; retrying in 1000 ms (slot in use)',
+      '  stderr, the last lines:',
+      '    [worker] TypeError: something broke',
+    ]);
+  });
+
+  it("shows the event path, the relay's connection, lock and slot as PostgreSQL sees them, and the log", async function () {
+    const relay = new WalRelay({ service: 'inventory', databaseUrl: urls.inventory, nats: nc });
+    const loop = relay.run({ retryMs: 100 });
+    const slot = slotNameOf(`${PREFIX}_inventory`);
+    try {
+      await waitUntil(async () => (await sql(urls.inventory, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).length > 0);
+      const text = await diagnose({ databaseUrls: urls, clusterUrl: urls.orders, nats: nc, logFile: path.join(storeDir, 'processes.log') });
+      assert.match(text, /^event path:\nOutboxes\n/m);
+      assert.match(text, /^inventory +0 +- +\d+ +outbox_relay_chaosdiag_inventory +yes /m, text);
+      assert.match(text, /^INVENTORY_EVENTS /m, text);
+      assert.match(text, new RegExp(`"database":"${PREFIX}_inventory","application":"outbox-relay-inventory","backend_type":"client backend"`), text);
+      assert.match(text, new RegExp(`"database":"${PREFIX}_inventory","application":"outbox-relay-inventory-wal","backend_type":"walsender"`), text);
+      assert.match(text, new RegExp(`advisory locks held:\\n(.*\\n)*? +\\{"pid":\\d+,"database":"${PREFIX}_inventory","key":7310001,"application":"outbox-relay-inventory"\\}`), text);
+      assert.match(text, new RegExp(`\\{"slot_name":"${slot}","active":true,"active_pid":\\d+,`), text);
+      assert.match(text, /relay warn relay\/payments: relaying failed/);
+    } finally {
+      relay.stop();
+      await loop;
+      await relay.close();
+      await waitUntil(async () => (await sql(urls.inventory, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).length === 0);
+      await sql(urls.inventory, 'SELECT pg_drop_replication_slot($1)', [slot]);
+    }
+  });
+
+  it('says which part it could not read, and still shows the others', async function () {
+    const closed = await connectNats([server.url], 'chaos-diagnostics-closed');
+    await closed.close();
+    const text = await diagnose({ databaseUrls: urls, clusterUrl: urls.orders, nats: closed, logFile: path.join(storeDir, 'missing.log') });
+    assert.match(text, /^event path: could not be read \(.+\)$/m);
+    assert.match(text, /^warnings and errors the processes logged .*: could not be read \(.*no such file.*\)$/m);
+    assert.match(text, /^PostgreSQL: relay connections, relay locks, slots:\n {2}connections: /m);
+  });
+});
+
+async function sql(url: string, text: string, params: unknown[] = []): Promise<unknown[]> {
+  const client = new Client({ connectionString: url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return (await client.query(text, params)).rows;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
