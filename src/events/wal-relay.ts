@@ -17,10 +17,11 @@
 // another connection (a previous relay's connection the server has not noticed gone yet) is waited for.
 import type { Client } from 'pg';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
+import { PgoutputPlugin } from 'pg-logical-replication';
 import type { ServiceName } from '../config';
 import type { TraceCarrier } from '../observability/tracing';
 import { eventLogFields, silentLogger, type Logger } from '../observability/logging';
+import { ReplicationStream } from './replication-stream';
 import {
   connectRelayClient,
   markPublished,
@@ -211,40 +212,15 @@ interface SessionContext {
   logger: Logger;
 }
 
-/** A message pgoutput could not decode, handed to the relay so that the session fails (see CountingPgoutputPlugin). */
-interface Undecodable {
-  tag: 'undecodable';
-  error: unknown;
-}
-
 /**
- * pgoutput, counting the messages as they arrive, before the library queues them: a keepalive (which the library
- * hands over at once, ahead of the queued messages) may be acknowledged only once everything before it was relayed.
- * A message it cannot decode becomes one the relay fails on, instead of an exception thrown out of the socket's
- * data handler (which would crash the process).
- */
-class CountingPgoutputPlugin extends PgoutputPlugin {
-  received = 0;
-
-  override parse(buffer: Buffer): Pgoutput.Message {
-    this.received += 1;
-    try {
-      return super.parse(buffer);
-    } catch (error) {
-      const undecodable: Undecodable = { tag: 'undecodable', error };
-      return undecodable as unknown as Pgoutput.Message;
-    }
-  }
-}
-
-/**
- * Streams the slot on one replication connection: relays each committed transaction, then acknowledges its end.
- * It ends on stop (end()) or on the first failure, after which it neither relays nor acknowledges anything more.
+ * Streams the slot on one replication connection (replication-stream.ts): relays each committed transaction, then
+ * acknowledges its end. It ends on stop (end()) or on the first failure, after which it neither relays nor
+ * acknowledges anything more.
  */
 class ReplicationSession {
-  private readonly replication: LogicalReplicationService;
-  private readonly plugin = new CountingPgoutputPlugin({ protoVersion: 1, publicationNames: [OUTBOX_PUBLICATION] });
-  /** Messages handled so far, in arrival order (compared with plugin.received). */
+  private readonly stream: ReplicationStream;
+  private readonly decoder = new PgoutputPlugin({ protoVersion: 1, publicationNames: [OUTBOX_PUBLICATION] });
+  /** Messages handled so far, in arrival order (compared with stream.received). */
   private handled = 0;
   /** The events of the transaction being received, from its begin to its commit, and its transaction id. */
   private transaction?: EventEnvelope[];
@@ -257,7 +233,6 @@ class ReplicationSession {
   private settled = false;
   private settle!: (error?: unknown) => void;
   private readonly ended: Promise<void>;
-  private handling: Promise<void> = Promise.resolve();
   /** Resolves once the connection is closed and the message being handled is done. */
   finished?: Promise<void>;
 
@@ -266,36 +241,23 @@ class ReplicationSession {
     this.ended = new Promise((resolve, reject) => {
       this.settle = (error) => (error === undefined ? resolve() : reject(error));
     });
-    this.replication = new LogicalReplicationService(
+    this.stream = new ReplicationStream(
       { connectionString: context.databaseUrl, application_name: `outbox-relay-${context.service}-wal` },
       {
-        // Manual acknowledgement, and no periodic status either: the library's timer confirms the last LSN it
-        // *received*, whether or not it was relayed. Flow control: a message waits for the previous one's handler.
-        acknowledge: { auto: false, timeoutSeconds: 0 },
-        flowControl: { enabled: true },
+        data: (payload) => this.handle(payload),
+        // A keepalive may be acknowledged only once everything that arrived before it is relayed.
+        keepalive: (lsn, replyRequested) => this.onKeepalive(lsn, replyRequested),
       },
     );
-    // Errors of the replication connection (the server ending it, among others) arrive here; with no listener
-    // the emitter would throw them. The listeners stay attached for good: the library may still emit after stop().
-    this.replication.on('error', (error: Error) => this.end(error));
-    this.replication.on('data', (_lsn: string, message: Pgoutput.Message | Undecodable) => (this.handling = this.handle(message)));
-    this.replication.on('heartbeat', (lsn: string, _time: number, shouldRespond: boolean) => this.onKeepalive(parseLsn(lsn), shouldRespond));
   }
 
   /** Streams until end(); rejects with the failure that ended it. */
   run(): Promise<void> {
-    // '0/0': resume from the slot's confirmed position. The library would otherwise resume a reused service from
-    // the last LSN it received, and PostgreSQL honours a start position later than the slot's.
-    this.replication.subscribe(this.plugin, this.context.slot, '0/0').then(
-      () => this.end(new Error('the replication stream ended')),
+    this.stream.run(this.context.slot, { proto_version: '1', publication_names: OUTBOX_PUBLICATION }).then(
+      () => this.end(),
       (error: unknown) => this.end(error),
     );
-    this.finished = this.ended
-      .catch(() => {})
-      .then(async () => {
-        await this.replication.stop().catch(() => {});
-        await this.handling;
-      });
+    this.finished = this.ended.catch(() => {}).then(() => this.stream.close());
     return this.ended.finally(() => this.finished);
   }
 
@@ -306,12 +268,11 @@ class ReplicationSession {
     this.settle(error);
   }
 
-  private async handle(message: Pgoutput.Message | Undecodable): Promise<void> {
+  private async handle(payload: Buffer): Promise<void> {
     try {
       if (this.settled) return;
+      const message = this.decoder.parse(payload);
       switch (message.tag) {
-        case 'undecodable':
-          throw message.error;
         case 'begin':
           this.transaction = [];
           this.traceContexts.clear();
@@ -334,6 +295,7 @@ class ReplicationSession {
         }
       }
     } catch (error) {
+      // A message that cannot be decoded fails the session too: nothing after it is acknowledged.
       this.end(error);
     } finally {
       this.handled += 1;
@@ -346,7 +308,6 @@ class ReplicationSession {
     if (events.length === 0) return;
     // The rows must be visible before they are looked up: invisible, they would pass for published ones.
     await waitUntilVisible(this.context.client, transactionId, () => this.settled);
-    // The rows must be visible before they are looked up: invisible, they would pass for published ones.
     // Rows the catch-up already published, or a session that ended before acknowledging, are skipped; so is a row
     // since purged (only published rows are).
     const { rows } = await this.context.client.query<{ id: string }>('SELECT id FROM outbox WHERE id = ANY($1::uuid[]) AND published_at IS NULL', [
@@ -367,7 +328,7 @@ class ReplicationSession {
    * other tables, which would otherwise be kept for nothing.
    */
   private onKeepalive(lsn: bigint, shouldRespond: boolean): void {
-    this.keepalive = { after: this.plugin.received, lsn };
+    this.keepalive = { after: this.stream.received, lsn };
     // The server ends a connection that stays silent for wal_sender_timeout: answer with where we stand.
     if (!this.acknowledgeKeepaliveIfCaughtUp() && shouldRespond) this.sendStatus(this.acknowledged);
   }
@@ -388,10 +349,9 @@ class ReplicationSession {
   }
 
   private sendStatus(lsn: bigint): void {
-    if (this.settled || lsn <= 0n) return;
-    // The library reports the LSN it is given plus one. A commit's end LSN is where the next record may start, so
-    // confirming one byte past it could make PostgreSQL skip a transaction whose commit record starts right there.
-    this.replication.acknowledge(formatLsn(lsn - 1n)).catch((error: unknown) => this.end(error));
+    // Exactly the commit's end LSN, where the next record may start: confirming one byte past it could make
+    // PostgreSQL skip a transaction whose commit record starts right there.
+    if (!this.settled && lsn > 0n) this.stream.sendStatus(lsn);
   }
 }
 

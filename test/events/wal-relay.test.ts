@@ -11,18 +11,19 @@ import { randomUUID } from 'node:crypto';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { Client, type QueryResultRow } from 'pg';
-import { LogicalReplicationService, PgoutputPlugin } from 'pg-logical-replication';
 import { createInventoryActivities } from '../../src/activities/inventory/activities';
 import { connectInventoryDb, type InventoryDb } from '../../src/activities/inventory/db';
 import { connectNats } from '../../src/events/nats-connection';
 import { appendEvents, orderEvent } from '../../src/events/outbox';
 import { purgePublishedEvents, toEnvelope, type EventEnvelope, type OutboxRow, type Relay } from '../../src/events/relay';
 import { outboxStatus } from '../../src/events/relay-status';
+import { ReplicationStream } from '../../src/events/replication-stream';
 import { createRelay, OUTBOX_PUBLICATION, parseLsn, slotNameOf, waitUntilVisible, WalRelay, type RelayMode } from '../../src/events/wal-relay';
 import { ensureStreams, streamOf } from '../../src/events/streams';
 import { freePort } from '../../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../../src/local-stack/nats';
 import { createLogger } from '../../src/observability/logging';
+import { startHoldingProxy } from '../support/holding-proxy';
 import { TestCluster } from '../support/postgres';
 
 const DATABASE = 'walrelay_inventory';
@@ -406,9 +407,8 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     for (const { relay, loop } of [...started]) await halt(relay, loop);
 
     // Another connection streams from the slot (a previous relay's, say, not yet seen gone by the server).
-    const other = new LogicalReplicationService({ connectionString: url, application_name: 'someone-else' }, { acknowledge: { auto: false, timeoutSeconds: 0 } });
-    other.on('error', () => {});
-    void other.subscribe(new PgoutputPlugin({ protoVersion: 1, publicationNames: [OUTBOX_PUBLICATION] }), SLOT, '0/0').catch(() => {});
+    const other = new ReplicationStream({ connectionString: url, application_name: 'someone-else' }, { data: async () => {}, keepalive: () => {} });
+    void other.run(SLOT, { proto_version: '1', publication_names: OUTBOX_PUBLICATION }).catch(() => {});
     try {
       await waitFor(async () => (await slotRow())?.active === true, 'the other connection to hold the slot');
       start();
@@ -416,7 +416,7 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
       await waitFor(() => logs.some((line) => /in use by another connection/.test(line)), 'the relay to find the slot in use');
       await waitFor(async () => (await streamedKeys(since, 'ord_wal_e')).length === 3, 'the event written meanwhile (its catch-up goes on)');
     } finally {
-      await other.stop();
+      await other.close();
     }
     await streaming();
     await reserve('ord_wal_e4');
@@ -613,6 +613,28 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
     await reserve('ord_wal_j3');
     await waitFor(async () => (await streamedKeys(since, 'ord_wal_j')).length === 3, 'the event written once it streams again');
     assert.deepEqual(await streamedKeys(since, 'ord_wal_j'), ['ord_wal_j1:1:StockReserved', 'ord_wal_j2:1:StockReserved', 'ord_wal_j3:1:StockReserved']);
+  });
+
+  it('starts over when the server ends its replication connection in the same read as its ready answer', async function () {
+    // PostgreSQL shutting down just as the relay reconnects: the connection's "ready" and its end arrive together.
+    // The error must reach the relay, which starts over; pg-logical-replication's service attached its listener too
+    // late for that, and the 'error' with none crashed the relay process (CI's chaos run lost three services' events).
+    const proxy = await startHoldingProxy({ host: new URL(url).hostname, port: Number(new URL(url).port) });
+    try {
+      const since = await lastSeq();
+      const viaProxy = new URL(url);
+      viaProxy.port = String(proxy.port);
+      start('wal', { databaseUrl: viaProxy.toString() });
+      await proxy.holding;
+      await sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'outbox-relay-inventory-wal'`, [], 'postgres');
+      await waitFor(() => logs.some((line) => /relaying failed/.test(line) && /terminating connection due to administrator command/.test(line)), 'the relay to report the ended connection');
+      await streaming();
+      await reserve('ord_wal_p1');
+      await waitFor(async () => (await streamedKeys(since, 'ord_wal_p')).length === 1, 'the event written once it streams again');
+    } finally {
+      for (const { relay, loop } of [...started]) await halt(relay, loop);
+      await proxy.close();
+    }
   });
 
   it('acknowledges nothing while NATS is down, and delivers it all once NATS is back', async function () {
