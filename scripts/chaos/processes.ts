@@ -1,5 +1,6 @@
-// Child processes the chaos run (and the worker-crash test) can kill and restart: the worker, the API and the payment
-// provider, each a real Node process running the compiled entry point the image runs (scripts/compiled.ts).
+// Child processes the chaos run (and the worker-crash test) can kill and restart: the worker, the API, the relay, the
+// projector and the payment provider, each a real Node process running the compiled entry point the image runs
+// (scripts/compiled.ts). An exit nobody asked for is recorded: nothing restarts a crashed process here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { PROJECT_ROOT } from '../../src/local-stack/tools';
@@ -8,6 +9,10 @@ import { compiledEntry, IMAGE_ENVIRONMENT } from '../compiled';
 export class ManagedProcess {
   private child?: ChildProcess;
   restarts = 0;
+  /** Children this object is killing or stopping: their exit is expected. */
+  private readonly stopping = new WeakSet<ChildProcess>();
+  /** Exits nobody asked for (a crash), e.g. `relay exited (1) at 11:29:09.012`: a supervisor would hide them, the chaos run reports them. */
+  readonly unexpectedExits: string[] = [];
 
   constructor(
     private readonly name: string,
@@ -33,6 +38,9 @@ export class ManagedProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    child.once('exit', (code, signal) => {
+      if (!this.stopping.has(child)) this.unexpectedExits.push(`${this.name} exited (${code ?? signal}) at ${new Date().toISOString().slice(11, 23)}`);
+    });
     const killOnExit = () => child.kill('SIGKILL');
     process.once('exit', killOnExit);
     child.once('exit', () => process.removeListener('exit', killOnExit));
@@ -59,6 +67,7 @@ export class ManagedProcess {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    this.stopping.add(child);
     child.kill('SIGKILL');
     await exited;
   }
@@ -73,6 +82,7 @@ export class ManagedProcess {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
+    this.stopping.add(child);
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;

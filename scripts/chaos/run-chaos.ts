@@ -82,6 +82,8 @@ export interface ChaosSummary {
   poolTimeoutRetries: number;
   retriesObserved: number;
   restarts: { worker: number; postgres: number; api: number; provider: number; relay: number; nats: number; projector: number };
+  /** Processes that exited without being killed or stopped (ManagedProcess.unexpectedExits): each one a crash. */
+  crashes: string[];
   /** The event path's figures, from the audit: events lost, on a stream twice, dead-lettered; orders whose
    *  event-sourced state or query view differs from the service databases. */
   events: { streamed: number; lost: number; duplicated: number; deadLettered: number; foldMismatches: number; viewMismatches: number };
@@ -490,6 +492,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosSummary> {
       poolTimeoutRetries,
       retriesObserved,
       restarts,
+      crashes: [provider, worker, api, relay, projector].flatMap((process) => process.unexpectedExits),
       events: eventFigures,
       violations: audit.violations,
       duplicateEffects,
@@ -531,6 +534,7 @@ export function formatSummary(s: ChaosSummary): string {
     `activity retries observed  ${s.retriesObserved}`,
     `restarts                   worker ${s.restarts.worker}, PostgreSQL ${s.restarts.postgres}, API ${s.restarts.api}, payment provider ${s.restarts.provider}, ` +
       `relay ${s.restarts.relay}, NATS ${s.restarts.nats}, projector ${s.restarts.projector}`,
+    `processes crashed          ${s.crashes.length === 0 ? 'none' : s.crashes.join(', ')}`,
     `events on the streams      ${s.events.streamed}`,
     `events lost                ${s.events.lost}`,
     `events twice               ${s.events.duplicated}   (on a stream, or applied by a consumer)`,
@@ -544,7 +548,7 @@ export function formatSummary(s: ChaosSummary): string {
 }
 
 export function metTarget(s: ChaosSummary): boolean {
-  return s.accepted > 0 && s.stillRunning === 0 && s.lost === 0 && s.violations === 0 && s.duplicateEffects === 0 &&
+  return s.accepted > 0 && s.crashes.length === 0 && s.stillRunning === 0 && s.lost === 0 && s.violations === 0 && s.duplicateEffects === 0 &&
     s.events.lost === 0 && s.events.duplicated === 0 && s.events.deadLettered === 0 && s.events.foldMismatches === 0 && s.events.viewMismatches === 0 &&
     s.unexpectedOutcomes === 0 && s.acceptedCancelsShipped === 0 && s.confirmationTimeouts === 0 &&
     s.terminal.COMPLETED + s.terminal.REJECTED + s.terminal.CANCELLED === s.accepted;

@@ -26,6 +26,7 @@ describe('chaos run (100 orders; worker, relay, projector, provider killed; Post
     });
     // The diagnostics last: of a long failure message, the end is the part always shown.
     const report = [formatSummary(summary), formatReport(summary.audit), summary.diagnostics ?? ''].join('\n');
+    assert.deepEqual(summary.crashes, [], `no process crashed:\n${report}`);
     assert.equal(summary.accepted, 100, report);
     assert.equal(summary.stillRunning, 0, report);
     assert.equal(summary.lost, 0, report);
