@@ -267,6 +267,26 @@ export function createApp(deps: ApiDependencies): express.Express {
     }
   }
 
+  /**
+   * The record of a keyed order that has closed, which a replay is answered from; undefined for an order that is
+   * new or still running (starting its saga again only joins it). The orders service says which. While it cannot
+   * answer, orders are still placed when that is safe without it: Temporal knows the workflow (running, or closed
+   * within the namespace's retention: it answers the replay), or the query side has never heard of the order (a
+   * new one; that a closed order could be missing there would mean the views lost it, which a rebuild repairs).
+   * Otherwise, an order closed long ago whose record cannot be read now: the 503 of the orders service.
+   */
+  async function closedRecordFor(orderId: string): Promise<OrderRecord | undefined> {
+    try {
+      const record = await services.order(orderId);
+      return record && isClosed(record.status) ? record : undefined;
+    } catch (error) {
+      if (!(error instanceof ServiceUnavailable)) throw error;
+      if ((await workflows.executionState(orderId)) !== 'NOT_FOUND') return undefined;
+      if ((await query.db.orderView.findUnique({ where: { orderId }, select: { orderId: true } })) === null) return undefined;
+      throw error;
+    }
+  }
+
   app.post('/orders', allow('client'), ...jsonBody(), async (req, res) => {
     const caller = callerOf(res);
     const order = parse(placeOrderSchema, req.body);
@@ -283,8 +303,8 @@ export function createApp(deps: ApiDependencies): express.Express {
       // A replay of an order that has already ended is answered from its record, even long after Temporal has
       // forgotten the workflow: the key never starts a second saga. It must be the same request, as for a
       // running saga (orders recorded before fingerprints were stored are compared by their lines).
-      const record = await services.order(orderId);
-      if (record && isClosed(record.status)) {
+      const record = await closedRecordFor(orderId);
+      if (record) {
         const recorded = record.requestFingerprint ?? requestFingerprint(record);
         if (recorded !== requestFingerprint(order) || (record.clientId !== null && record.clientId !== caller.principal)) {
           throw conflict('this Idempotency-Key was already used for a different order');

@@ -274,7 +274,7 @@ export const ROUTES: readonly Route[] = [
     access: ['client'],
     summary: 'Place an order: starts its saga',
     description:
-      'Refused (400, nothing started) for an unknown customer or SKU, or a total above 1,000,000,000 cents at current prices. Send an `Idempotency-Key`: retrying with the same key and body never places a second order, even after a 504; the same key with a different body is a 409. Keys are scoped to the calling client and the customer.',
+      'Refused (400, nothing started) for an unknown customer or SKU, or a total above 1,000,000,000 cents at current prices. Send an `Idempotency-Key`: retrying with the same key and body never places a second order, even after a 504; the same key with a different body is a 409. Keys are scoped to the calling client and the customer. While the orders service cannot be reached, keyed orders are still placed; only the replay of an order closed longer ago than Temporal keeps workflows (whose record only that service holds) is then a 503.',
     query: z.object({ wait: waitSchema.optional(), until: untilSchema.optional() }),
     headers: [
       {

@@ -112,6 +112,58 @@ describe('service boundaries: read APIs per service, API composition, an API wit
     }
   });
 
+  it('places keyed orders while the orders service cannot be reached, and answers 503 only for a replay it cannot answer', async function () {
+    const keyed = { customerId: 'cust-alice', lines: [{ sku: 'CB-005', quantity: 1 }] };
+    const post = (base: string, key: string) =>
+      fetch(`${base}/orders`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEYS.client}`, 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify(keyed),
+      });
+    // A closed order Temporal has forgotten, as it does past the namespace's retention: only its record can answer
+    // its replay. The dev server takes some 30 s to delete a workflow; the rest of the test runs meanwhile.
+    const closedId = ((await (await post(system.stack.apiUrl, 'bounds-forgotten')).json()) as Json).orderId;
+    await system.waitForStatus(closedId, 'AWAITING_PAYMENT_CONFIRMATION');
+    await system.providerDecides(closedId, 'CONFIRMED');
+    await system.client.workflow.getHandle(closedId).result();
+    await system.client.workflowService.deleteWorkflowExecution({ namespace: system.client.options.namespace, workflowExecution: { workflowId: closedId } });
+    const forgotten = () => system.client.workflow.getHandle(closedId).describe().then(() => false, () => true);
+
+    // The same API, but the orders service's read API unreachable (its worker down).
+    const api = await startApiServer({
+      config: system.sideApiConfig(),
+      serviceUrls: { ...system.stack.serviceUrls, orders: `http://127.0.0.1:${await freePort()}` },
+      queryDatabaseUrl: system.stack.queryDatabaseUrl,
+      natsServers: system.stack.natsServers,
+      temporalAddress: system.stack.temporalAddress,
+    });
+    try {
+      const placed = await post(api.url, 'bounds-orders-down');
+      const placedBody = (await placed.json()) as Json;
+      assert.equal(placed.status, 202, `a new keyed order is placed: ${JSON.stringify(placedBody)}`);
+      const again = await post(api.url, 'bounds-orders-down');
+      assert.equal(again.status, 202, 'its replay joins the running saga');
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.equal(((await again.json()) as Json).orderId, placedBody.orderId);
+      await call(system.stack.apiUrl, 'POST', `/orders/${placedBody.orderId}/cancel`, { reason: 'bounds: done' });
+
+      await waitUntil(forgotten, 'Temporal to forget the closed order', 90_000);
+      await system.viewsCaughtUp();
+      const fromRecord = await post(system.stack.apiUrl, 'bounds-forgotten');
+      assert.equal(fromRecord.status, 200, 'with the orders service, the replay is answered from its record');
+      assert.equal(((await fromRecord.json()) as Json).source, 'orders-db');
+      const unanswerable = await post(api.url, 'bounds-forgotten');
+      const unanswerableBody = (await unanswerable.json()) as Json;
+      assert.equal(unanswerable.status, 503, JSON.stringify(unanswerableBody));
+      assert.equal(unanswerableBody.error.code, 'service_unavailable');
+      assert.match(unanswerableBody.error.message, /the orders service did not answer/);
+      assert.equal(unanswerable.headers.get('retry-after'), '1');
+      assert.ok(await forgotten(), 'no second saga was started');
+    } finally {
+      await api.close();
+    }
+  });
+
   describe('`npm run api` with no service database URL', function () {
     let api: ManagedProcess;
     let base: string;
@@ -214,3 +266,11 @@ describe('service boundaries: read APIs per service, API composition, an API wit
     });
   });
 });
+
+async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
