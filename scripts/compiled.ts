@@ -29,9 +29,16 @@ export function compiledPath(sourceEntry: string): string {
  */
 export function compiledEntry(sourceEntry: string): string {
   const file = path.join(PROJECT_ROOT, compiledPath(sourceEntry));
-  if (!built) {
-    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', path.join(PROJECT_ROOT, 'src')], { cwd: PROJECT_ROOT, stdio: 'inherit' });
-    built = true;
-  }
+  buildOnce();
   return file;
+}
+
+/**
+ * Brings dist/ up to date, once per process. The tests' global setup calls it before mocha starts its parallel
+ * workers: two workers compiling a cold dist/ at once would write the same files while the other reads them.
+ */
+export function buildOnce(): void {
+  if (built) return;
+  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-b', path.join(PROJECT_ROOT, 'src')], { cwd: PROJECT_ROOT, stdio: 'inherit' });
+  built = true;
 }

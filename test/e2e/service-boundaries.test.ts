@@ -1,7 +1,8 @@
 // Service boundaries, end to end: each service answers reads about its own data from its own process, the API
 // composes an order's details from them with a deadline per call and names the parts that did not answer, and
 // an API process started without any service database URL (`npm run api`, real process) serves every endpoint
-// through Temporal, NATS, the query database and the services' read APIs.
+// through Temporal, NATS, the query database and the services' read APIs; and keyed orders are still placed while
+// the orders service cannot be reached.
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,9 +20,35 @@ describe('service boundaries: read APIs per service, API composition, an API wit
   this.timeout(240_000);
   let system: TestStack;
 
+  /**
+   * A keyed order that has closed and that Temporal has forgotten, as it does past the namespace's retention: only
+   * its record can answer its replay. The dev server takes some 30 s to delete a workflow, so it starts here and
+   * the tests before the one that needs it run meanwhile.
+   */
+  let forgottenOrder: Promise<string>;
+
   before(async function () {
     system = await TestStack.start('bounds');
+    forgottenOrder = (async () => {
+      const orderId = ((await (await postKeyed(system.stack.apiUrl, 'bounds-forgotten')).json()) as Json).orderId;
+      await system.waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+      await system.providerDecides(orderId, 'CONFIRMED');
+      await system.client.workflow.getHandle(orderId).result();
+      await system.client.workflowService.deleteWorkflowExecution({ namespace: system.client.options.namespace, workflowExecution: { workflowId: orderId } });
+      await waitUntil(() => isForgotten(orderId), 'Temporal to forget the closed order', 90_000);
+      return orderId;
+    })();
+    forgottenOrder.catch(() => {}); // awaited, and reported, by the test that needs it
   });
+
+  const isForgotten = (orderId: string) => system.client.workflow.getHandle(orderId).describe().then(() => false, () => true);
+  /** The same small order, keyed. */
+  const postKeyed = (base: string, key: string) =>
+    fetch(`${base}/orders`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEYS.client}`, 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ customerId: 'cust-alice', lines: [{ sku: 'CB-005', quantity: 1 }] }),
+    });
 
   after(async function () {
     await system?.stop();
@@ -109,58 +136,6 @@ describe('service boundaries: read APIs per service, API composition, an API wit
       await api.close();
       silent.closeAllConnections();
       await new Promise((resolve) => silent.close(resolve));
-    }
-  });
-
-  it('places keyed orders while the orders service cannot be reached, and answers 503 only for a replay it cannot answer', async function () {
-    const keyed = { customerId: 'cust-alice', lines: [{ sku: 'CB-005', quantity: 1 }] };
-    const post = (base: string, key: string) =>
-      fetch(`${base}/orders`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${KEYS.client}`, 'content-type': 'application/json', 'idempotency-key': key },
-        body: JSON.stringify(keyed),
-      });
-    // A closed order Temporal has forgotten, as it does past the namespace's retention: only its record can answer
-    // its replay. The dev server takes some 30 s to delete a workflow; the rest of the test runs meanwhile.
-    const closedId = ((await (await post(system.stack.apiUrl, 'bounds-forgotten')).json()) as Json).orderId;
-    await system.waitForStatus(closedId, 'AWAITING_PAYMENT_CONFIRMATION');
-    await system.providerDecides(closedId, 'CONFIRMED');
-    await system.client.workflow.getHandle(closedId).result();
-    await system.client.workflowService.deleteWorkflowExecution({ namespace: system.client.options.namespace, workflowExecution: { workflowId: closedId } });
-    const forgotten = () => system.client.workflow.getHandle(closedId).describe().then(() => false, () => true);
-
-    // The same API, but the orders service's read API unreachable (its worker down).
-    const api = await startApiServer({
-      config: system.sideApiConfig(),
-      serviceUrls: { ...system.stack.serviceUrls, orders: `http://127.0.0.1:${await freePort()}` },
-      queryDatabaseUrl: system.stack.queryDatabaseUrl,
-      natsServers: system.stack.natsServers,
-      temporalAddress: system.stack.temporalAddress,
-    });
-    try {
-      const placed = await post(api.url, 'bounds-orders-down');
-      const placedBody = (await placed.json()) as Json;
-      assert.equal(placed.status, 202, `a new keyed order is placed: ${JSON.stringify(placedBody)}`);
-      const again = await post(api.url, 'bounds-orders-down');
-      assert.equal(again.status, 202, 'its replay joins the running saga');
-      assert.equal(again.headers.get('idempotent-replayed'), 'true');
-      assert.equal(((await again.json()) as Json).orderId, placedBody.orderId);
-      await call(system.stack.apiUrl, 'POST', `/orders/${placedBody.orderId}/cancel`, { reason: 'bounds: done' });
-
-      await waitUntil(forgotten, 'Temporal to forget the closed order', 90_000);
-      await system.viewsCaughtUp();
-      const fromRecord = await post(system.stack.apiUrl, 'bounds-forgotten');
-      assert.equal(fromRecord.status, 200, 'with the orders service, the replay is answered from its record');
-      assert.equal(((await fromRecord.json()) as Json).source, 'orders-db');
-      const unanswerable = await post(api.url, 'bounds-forgotten');
-      const unanswerableBody = (await unanswerable.json()) as Json;
-      assert.equal(unanswerable.status, 503, JSON.stringify(unanswerableBody));
-      assert.equal(unanswerableBody.error.code, 'service_unavailable');
-      assert.match(unanswerableBody.error.message, /the orders service did not answer/);
-      assert.equal(unanswerable.headers.get('retry-after'), '1');
-      assert.ok(await forgotten(), 'no second saga was started');
-    } finally {
-      await api.close();
     }
   });
 
@@ -263,6 +238,44 @@ describe('service boundaries: read APIs per service, API composition, an API wit
       assert.equal(callback.status, 401, 'unsigned');
       const unknown = await call(base, 'GET', '/orders/ord_nobody_here');
       assert.equal(unknown.status, 404, 'the orders service does not know it either');
+    });
+  });
+
+  describe('while the orders service cannot be reached', function () {
+    it('places keyed orders, joins their replays, and answers 503 only for a replay it cannot answer', async function () {
+      const closedId = await forgottenOrder;
+      // The same API, but the orders service's read API unreachable (its worker down).
+      const api = await startApiServer({
+        config: system.sideApiConfig(),
+        serviceUrls: { ...system.stack.serviceUrls, orders: `http://127.0.0.1:${await freePort()}` },
+        queryDatabaseUrl: system.stack.queryDatabaseUrl,
+        natsServers: system.stack.natsServers,
+        temporalAddress: system.stack.temporalAddress,
+      });
+      try {
+        const placed = await postKeyed(api.url, 'bounds-orders-down');
+        const placedBody = (await placed.json()) as Json;
+        assert.equal(placed.status, 202, `a new keyed order is placed: ${JSON.stringify(placedBody)}`);
+        const again = await postKeyed(api.url, 'bounds-orders-down');
+        assert.equal(again.status, 202, 'its replay joins the running saga');
+        assert.equal(again.headers.get('idempotent-replayed'), 'true');
+        assert.equal(((await again.json()) as Json).orderId, placedBody.orderId);
+        await call(system.stack.apiUrl, 'POST', `/orders/${placedBody.orderId}/cancel`, { reason: 'bounds: done' });
+
+        await system.viewsCaughtUp();
+        const fromRecord = await postKeyed(system.stack.apiUrl, 'bounds-forgotten');
+        assert.equal(fromRecord.status, 200, 'with the orders service, the replay is answered from its record');
+        assert.equal(((await fromRecord.json()) as Json).source, 'orders-db');
+        const unanswerable = await postKeyed(api.url, 'bounds-forgotten');
+        const unanswerableBody = (await unanswerable.json()) as Json;
+        assert.equal(unanswerable.status, 503, JSON.stringify(unanswerableBody));
+        assert.equal(unanswerableBody.error.code, 'service_unavailable');
+        assert.match(unanswerableBody.error.message, /the orders service did not answer/);
+        assert.equal(unanswerable.headers.get('retry-after'), '1');
+        assert.ok(await isForgotten(closedId), 'no second saga was started');
+      } finally {
+        await api.close();
+      }
     });
   });
 });
