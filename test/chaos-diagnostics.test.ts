@@ -23,6 +23,7 @@ const LOG = [
   '[relay] {"level":"warn","time":"2026-12-04T10:00:01.000Z","component":"relay","outbox":"payments","err":{"message":"connect ECONNREFUSED"},"msg":"relaying failed; retrying in 1000 ms"}',
   '[projector] {"level":"warn","time":"2026-12-04T10:00:02.000Z","component":"consumer","consumer":"query-orders","err":{"message":"timeout"},"msg":"consuming failed; retrying in 1000 ms"}',
   '[relay] {"level":"warn","time":"2026-12-04T10:00:03.000Z","component":"relay","outbox":"payments","err":{"message":"slot in use"},"msg":"relaying failed; retrying in 1000 ms"}',
+  '[worker] {"level":"warn","time":"2026-12-04T10:00:04.000Z","component":"temporal","error":{"type":"InjectedFault","message":"injected fault"},"msg":"Activity failed"}',
   '[worker!] TypeError: something broke',
   'not a line of a process',
 ].join('\n');
@@ -53,6 +54,7 @@ describe('chaos run diagnostics', function () {
     assert.deepEqual(lines, [
       '  10:00:02.000–10:00:02.000 ×1 projector warn consumer/query-orders: consuming failed; retrying in 1000 ms (timeout)',
       '  10:00:01.000–10:00:03.000 ×2 relay warn relay/payments: relaying failed; retrying in 1000 ms (slot in use)',
+      '  10:00:04.000–10:00:04.000 ×1 worker warn temporal: Activity failed (injected fault)',
       '  stderr, the last lines:',
       '    [worker] TypeError: something broke',
     ]);

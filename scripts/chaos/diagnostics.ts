@@ -90,7 +90,8 @@ export function summarizeLog(log: string, limit = 30): string {
     const where = [entry.component, entry.outbox, entry.consumer].filter(Boolean).join('/');
     const key = `${process} ${entry.level} ${where}: ${String(entry.msg).slice(0, 100)}`;
     const time = String(entry.time ?? '').slice(11, 23);
-    const error = String(entry.err?.message ?? entry.error ?? '').slice(0, 160);
+    // pino's serialized error is `err`; the Temporal SDK's log lines carry theirs as `error`.
+    const error = String(entry.err?.message ?? entry.error?.message ?? entry.error ?? '').slice(0, 160);
     const group = groups.get(key);
     if (group) Object.assign(group, { count: group.count + 1, last: time, error: error || group.error });
     else groups.set(key, { count: 1, first: time, last: time, error });

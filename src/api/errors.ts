@@ -87,9 +87,11 @@ const UNREACHABLE_DB_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024
 const UNREACHABLE_DB_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
 
 export function isDatabaseUnavailable(error: unknown): boolean {
-  const e = error as { name?: string; code?: string; meta?: { driverAdapterError?: { cause?: { kind?: string; originalCode?: string } } } };
+  type AdapterCause = { kind?: string; originalCode?: string };
+  const e = error as { name?: string; code?: string; cause?: AdapterCause; meta?: { driverAdapterError?: { cause?: AdapterCause } } };
   if (e?.name === 'PrismaClientInitializationError' || UNREACHABLE_DB_CODES.has(e?.code ?? '')) return true;
-  const cause = e?.meta?.driverAdapterError?.cause;
+  // The driver adapter's error, wrapped by Prisma's client (raw queries) or as the adapter threw it (model queries).
+  const cause = e?.meta?.driverAdapterError?.cause ?? (e?.name === 'DriverAdapterError' ? e.cause : undefined);
   if (UNREACHABLE_DB_KINDS.has(cause?.kind ?? '')) return true;
   return /^(08|57P)/.test(cause?.originalCode ?? '');
 }
