@@ -49,6 +49,11 @@ export class ReplicationStream {
   /** XLogData messages received so far, handed over or still queued. */
   received = 0;
 
+  /** Until close() or the first failure: after that nothing more is handed over or confirmed. */
+  get open(): boolean {
+    return !this.settled;
+  }
+
   constructor(
     config: ClientConfig,
     private readonly handlers: ReplicationHandlers,

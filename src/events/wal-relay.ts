@@ -148,14 +148,13 @@ export class WalRelay implements Relay {
 
   stop(): void {
     this.running = false;
-    this.session?.end();
+    void this.session?.close();
   }
 
   /** Ends the replication stream and closes the connection, which also gives up the lock. */
   async close(): Promise<void> {
     this.leader = false;
-    this.session?.end();
-    await this.session?.finished;
+    await this.session?.close();
     await this.client?.end().catch(() => {});
     this.client = undefined;
   }
@@ -214,8 +213,8 @@ interface SessionContext {
 
 /**
  * Streams the slot on one replication connection (replication-stream.ts): relays each committed transaction, then
- * acknowledges its end. It ends on stop (end()) or on the first failure, after which it neither relays nor
- * acknowledges anything more.
+ * acknowledges its end. It ends on close() or on the first failure (the stream's, or one relaying a message), after
+ * which it neither relays nor acknowledges anything more.
  */
 class ReplicationSession {
   private readonly stream: ReplicationStream;
@@ -230,17 +229,9 @@ class ReplicationSession {
   /** The latest keepalive not acknowledged yet, and how many messages had arrived before it. */
   private keepalive?: { after: number; lsn: bigint };
   private acknowledged: bigint;
-  private settled = false;
-  private settle!: (error?: unknown) => void;
-  private readonly ended: Promise<void>;
-  /** Resolves once the connection is closed and the message being handled is done. */
-  finished?: Promise<void>;
 
   constructor(private readonly context: SessionContext) {
     this.acknowledged = context.acknowledged;
-    this.ended = new Promise((resolve, reject) => {
-      this.settle = (error) => (error === undefined ? resolve() : reject(error));
-    });
     this.stream = new ReplicationStream(
       { connectionString: context.databaseUrl, application_name: `outbox-relay-${context.service}-wal` },
       {
@@ -251,26 +242,20 @@ class ReplicationSession {
     );
   }
 
-  /** Streams until end(); rejects with the failure that ended it. */
+  /** Streams until close(), or rejects with the failure that ended it; settles once the connection is closed. */
   run(): Promise<void> {
-    this.stream.run(this.context.slot, { proto_version: '1', publication_names: OUTBOX_PUBLICATION }).then(
-      () => this.end(),
-      (error: unknown) => this.end(error),
-    );
-    this.finished = this.ended.catch(() => {}).then(() => this.stream.close());
-    return this.ended.finally(() => this.finished);
+    return this.stream.run(this.context.slot, { proto_version: '1', publication_names: OUTBOX_PUBLICATION }).finally(() => this.stream.close());
   }
 
-  /** Ends the session: quietly, or with the failure that ends it. Only the first call counts. */
-  end(error?: unknown): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.settle(error);
+  /** Ends the session; resolves once its connection is closed and the message being handled is done. */
+  close(): Promise<void> {
+    return this.stream.close();
   }
 
+  /** One message; a failure (one that cannot be decoded, a relay that fails) fails the stream: nothing after it is acknowledged. */
   private async handle(payload: Buffer): Promise<void> {
     try {
-      if (this.settled) return;
+      if (!this.stream.open) return;
       const message = this.decoder.parse(payload);
       switch (message.tag) {
         case 'begin':
@@ -294,9 +279,6 @@ class ReplicationSession {
           break;
         }
       }
-    } catch (error) {
-      // A message that cannot be decoded fails the session too: nothing after it is acknowledged.
-      this.end(error);
     } finally {
       this.handled += 1;
     }
@@ -307,7 +289,7 @@ class ReplicationSession {
   private async relay(events: EventEnvelope[], transactionId: number): Promise<void> {
     if (events.length === 0) return;
     // The rows must be visible before they are looked up: invisible, they would pass for published ones.
-    await waitUntilVisible(this.context.client, transactionId, () => this.settled);
+    await waitUntilVisible(this.context.client, transactionId, () => !this.stream.open);
     // Rows the catch-up already published, or a session that ended before acknowledging, are skipped; so is a row
     // since purged (only published rows are).
     const { rows } = await this.context.client.query<{ id: string }>('SELECT id FROM outbox WHERE id = ANY($1::uuid[]) AND published_at IS NULL', [
@@ -342,7 +324,7 @@ class ReplicationSession {
 
   /** Confirms to PostgreSQL that everything before `lsn` is relayed: the slot will not send it again. */
   private acknowledge(lsn: bigint): boolean {
-    if (this.settled || lsn <= this.acknowledged) return false;
+    if (!this.stream.open || lsn <= this.acknowledged) return false;
     this.acknowledged = lsn;
     this.sendStatus(lsn);
     return true;
@@ -351,7 +333,7 @@ class ReplicationSession {
   private sendStatus(lsn: bigint): void {
     // Exactly the commit's end LSN, where the next record may start: confirming one byte past it could make
     // PostgreSQL skip a transaction whose commit record starts right there.
-    if (!this.settled && lsn > 0n) this.stream.sendStatus(lsn);
+    if (lsn > 0n) this.stream.sendStatus(lsn);
   }
 }
 
