@@ -15,6 +15,7 @@ import { slotNameOf, WalRelay } from '../src/events/wal-relay';
 import { freePort } from '../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../src/local-stack/nats';
 import { createServiceDatabases } from './support/postgres';
+import { waitUntil } from './support/wait-until';
 
 const PREFIX = 'chaosdiag';
 
@@ -65,7 +66,10 @@ describe('chaos run diagnostics', function () {
     const loop = relay.run({ retryMs: 100 });
     const slot = slotNameOf(`${PREFIX}_inventory`);
     try {
-      await waitUntil(async () => (await sql(urls.inventory, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).length > 0);
+      // Streaming (its catch-up done): the slot held by the relay's walsender, not by the backend still creating it.
+      const streaming = `SELECT 1 FROM pg_replication_slots s JOIN pg_stat_activity a ON a.pid = s.active_pid
+                          WHERE s.slot_name = $1 AND a.application_name = 'outbox-relay-inventory-wal'`;
+      await waitUntil(async () => (await sql(urls.inventory, streaming, [slot])).length > 0, 'the relay to stream from its slot');
       const text = await diagnose({ databaseUrls: urls, clusterUrl: urls.orders, nats: nc, logFile: path.join(storeDir, 'processes.log') });
       assert.match(text, /^event path:\nOutboxes\n/m);
       assert.match(text, /^inventory +0 +- +\d+ +outbox_relay_chaosdiag_inventory +yes /m, text);
@@ -79,7 +83,7 @@ describe('chaos run diagnostics', function () {
       relay.stop();
       await loop;
       await relay.close();
-      await waitUntil(async () => (await sql(urls.inventory, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).length === 0);
+      await waitUntil(async () => (await sql(urls.inventory, 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).length === 0, 'the slot to be let go');
       await sql(urls.inventory, 'SELECT pg_drop_replication_slot($1)', [slot]);
     }
   });
@@ -102,13 +106,5 @@ async function sql(url: string, text: string, params: unknown[] = []): Promise<u
     return (await client.query(text, params)).rows;
   } finally {
     await client.end().catch(() => {});
-  }
-}
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

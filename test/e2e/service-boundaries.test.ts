@@ -15,6 +15,7 @@ import { startApiServer } from '../../src/api/server';
 import { SERVICE_READ_TIMEOUT_MS } from '../../src/api/service-reads';
 import { freePort } from '../../src/local-stack/free-port';
 import { API_KEYS, KEYS, TestStack, WEBHOOK_SECRET, type Json } from '../support/stack';
+import { waitUntil } from '../support/wait-until';
 
 describe('service boundaries: read APIs per service, API composition, an API without service databases', function () {
   this.timeout(240_000);
@@ -35,7 +36,7 @@ describe('service boundaries: read APIs per service, API composition, an API wit
       await system.providerDecides(orderId, 'CONFIRMED');
       await system.client.workflow.getHandle(orderId).result();
       await system.client.workflowService.deleteWorkflowExecution({ namespace: system.client.options.namespace, workflowExecution: { workflowId: orderId } });
-      await waitUntil(() => isForgotten(orderId), 'Temporal to forget the closed order', 90_000);
+      await waitUntil(() => isForgotten(orderId), 'Temporal to forget the closed order', { timeoutMs: 90_000 });
       return orderId;
     })();
     forgottenOrder.catch(() => {}); // awaited, and reported, by the test that needs it
@@ -279,11 +280,3 @@ describe('service boundaries: read APIs per service, API composition, an API wit
     });
   });
 });
-
-async function waitUntil(check: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
