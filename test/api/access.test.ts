@@ -42,6 +42,11 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
 
   const http = (method: string, url: string, body?: unknown, as: As = 'client', headers: Record<string, string> = {}) => system.http(method, url, body, headers, as);
   const order = (customerId = 'cust-alice', sku = 'CB-005', quantity = 1) => ({ customerId, lines: [{ sku, quantity }] });
+  /**
+   * An order above the approval threshold: cancelled while it waits for a manager, it has nothing to undo, so it
+   * ends at once; an order cancelled after its payment would wait out this stack's failing voidPayment (some 7 s).
+   */
+  const awaitingApproval = () => order('cust-dave', 'LT-004');
 
   async function place(body: Json, as: As = 'client', key?: string) {
     const response = await http('POST', '/orders', body, as, key ? { 'Idempotency-Key': key } : {});
@@ -97,7 +102,7 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
     });
 
     it('records a manager decision under the key, not under a name in the body', async function () {
-      const orderId = await place(order('cust-dave', 'LT-004'));
+      const orderId = await place(awaitingApproval());
       await system.waitForStatus(orderId, 'AWAITING_APPROVAL');
       const impersonation = await http('POST', `/orders/${orderId}/approve`, { manager: 'someone-else' }, 'manager');
       assert.equal(impersonation.status, 403);
@@ -111,8 +116,8 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
 
   describe('ownership', function () {
     it("lets a client read and cancel its own orders only; another client's order is not found; staff see all", async function () {
-      const orderId = await place(order());
-      await system.waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+      const orderId = await place(awaitingApproval());
+      await system.waitForStatus(orderId, 'AWAITING_APPROVAL');
 
       const mine = await http('GET', `/orders/${orderId}`);
       assert.equal(mine.status, 200);
@@ -125,7 +130,7 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
       assert.equal((await http('GET', `/orders/${orderId}`, undefined, 'manager')).status, 200);
       assert.equal((await http('GET', `/orders/${orderId}`, undefined, 'operator')).status, 200);
       assert.equal((await http('POST', `/orders/${orderId}/cancel`, {}, 'operator')).status, 403, 'operators resolve, they do not cancel');
-      assert.equal((await system.waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION')).status, 'AWAITING_PAYMENT_CONFIRMATION', 'still running');
+      assert.equal((await system.waitForStatus(orderId, 'AWAITING_APPROVAL')).status, 'AWAITING_APPROVAL', 'still running');
 
       const cancelled = await http('POST', `/orders/${orderId}/cancel`, { reason: 'changed my mind' });
       assert.equal(cancelled.status, 202);
@@ -221,12 +226,12 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
     });
 
     it('answers a cancel whose body is JSON null with a 400, and cancels nothing', async function () {
-      const orderId = await place(order());
-      await system.waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+      const orderId = await place(awaitingApproval());
+      await system.waitForStatus(orderId, 'AWAITING_APPROVAL');
       const response = await http('POST', `/orders/${orderId}/cancel`, 'null', 'client', { 'content-type': 'application/json' });
       assert.equal(response.status, 400, response.text);
       assert.equal(response.body.error.fields[0].field, 'body');
-      assert.equal((await http('GET', `/orders/${orderId}`)).body.status, 'AWAITING_PAYMENT_CONFIRMATION');
+      assert.equal((await http('GET', `/orders/${orderId}`)).body.status, 'AWAITING_APPROVAL');
       assert.equal((await http('POST', `/orders/${orderId}/cancel`)).status, 202, 'no body at all is a cancel without a reason');
       await system.waitForStatus(orderId, 'CANCELLED', 60_000);
     });
@@ -263,8 +268,8 @@ describe('API access: keys, roles, ownership, idempotency scope, bounds, operato
     });
 
     it('answers 409 for an update or a signal to a saga that has just ended, and 404 for one that never existed', async function () {
-      const orderId = await place(order());
-      await system.waitForStatus(orderId, 'AWAITING_PAYMENT_CONFIRMATION');
+      const orderId = await place(awaitingApproval());
+      await system.waitForStatus(orderId, 'AWAITING_APPROVAL');
       await cancel(orderId);
       await system.waitForStatus(orderId, 'CANCELLED', 60_000);
       await system.client.workflow.getHandle(orderId).result();
