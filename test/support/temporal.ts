@@ -4,20 +4,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundle } from '@temporalio/worker';
+import type { WorkflowBundleOption } from '@temporalio/worker';
 import { temporalTestServerPath } from '../../src/local-stack/tools';
 import { buildWorkflowBundle, bundleSagaWorkflows } from '../../src/worker/workflow-bundle';
 
 /** Where a mocha worker process (parallel mode) finds the bundle the main process built (shareWorkflowBundle). */
 const SHARED_BUNDLE_PATH = 'ORDER_SAGA_TEST_WORKFLOW_BUNDLE';
 
-let bundle: Promise<WorkflowBundle> | undefined;
+let bundle: Promise<WorkflowBundleOption> | undefined;
 
 /**
  * The workflows as every saga worker runs them (with the workflow side of tracing): the file the run's global setup
  * built, or, in a process started without it (one test file run on its own), bundled once per process.
  */
-export function workflowBundle(): Promise<WorkflowBundle> {
+export function workflowBundle(): Promise<WorkflowBundleOption> {
   const shared = process.env[SHARED_BUNDLE_PATH];
   bundle ??= shared ? Promise.resolve({ codePath: shared }) : bundleSagaWorkflows();
   return bundle;
