@@ -30,13 +30,14 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
+  workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import { msToNumber } from '@temporalio/common/lib/time';
 import { TASK_QUEUES } from '../config';
 import { Refusal, providerRefFor, totalCents, type RefusalType } from '../domain';
 import type { InventoryActivities } from '../activities/inventory/activities';
-import type { OrdersActivities } from '../activities/orders/activities';
+import type { ClosedOrderRecord, OrdersActivities } from '../activities/orders/activities';
 import type { PaymentsActivities } from '../activities/payments/activities';
 import type { ShippingActivities } from '../activities/shipping/activities';
 import type { SagaMetricsSinks } from '../observability/saga-sinks';
@@ -82,6 +83,8 @@ export const DEFAULT_PAYMENT_CHECK_INTERVAL = '30s';
 export const PATCH_ASK_PROVIDER_WHILE_WAITING = 'ask-provider-while-waiting';
 /** Patch marker: sagas started before it do not record the manager's decision in the order's event stream. */
 export const PATCH_RECORD_APPROVAL_DECISION = 'record-approval-decision';
+/** Patch marker: a saga that finds its order closed by another saga ends with that record (recorded only then). */
+export const PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA = 'order-closed-by-another-saga';
 
 const orders = proxyActivities<OrdersActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.orders });
 const inventory = proxyActivities<InventoryActivities>({ ...ACTIVITY_OPTIONS, taskQueue: TASK_QUEUES.inventory });
@@ -119,7 +122,8 @@ class AbortedByOperator extends Error {
 
 export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
   const { orderId, customerId, policy } = input;
-  const origin = { clientId: input.clientId, requestFingerprint: input.requestFingerprint };
+  // Recorded with the order: who placed it, with what request, and by which saga (the first run id, kept by a reset).
+  const origin = { clientId: input.clientId, requestFingerprint: input.requestFingerprint, sagaRunId: workflowInfo().firstExecutionRunId };
   const state: OrderState = {
     orderId,
     customerId,
@@ -145,6 +149,8 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
   let pastPointOfNoReturn = false;
   let compensating = false;
   let outcome: 'COMPLETED' | 'REJECTED' | 'CANCELLED' = 'COMPLETED';
+  /** The order's record, when it had already ended under another saga: this saga then runs nothing (see createOrder). */
+  let endedBefore: ClosedOrderRecord | undefined;
   // The forward steps run in their own scope, so a cancellation request can interrupt them (a timer, a
   // wait or an activity) while the compensations, run outside it, cannot be interrupted.
   const forwardSteps = new CancellationScope();
@@ -294,9 +300,14 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
       state.lines = priced;
       state.totalCents = totalCents(priced);
       // The order record itself is not undone: closeOrder below records how the saga ended.
-      await forward('createOrder', () =>
+      const created = await forward('createOrder', () =>
         orders.createOrder({ orderId, customerId, lines: priced, ...origin, approvalThresholdCents: policy.approvalThresholdCents }),
       );
+      // A saga started again for an order that ended long ago (Temporal had forgotten the first): its record answers.
+      if (created.closedByAnotherSaga && patched(PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA)) {
+        endedBefore = created.closedByAnotherSaga;
+        return;
+      }
       stepDone('ORDER_CREATED');
 
       if (state.totalCents > policy.approvalThresholdCents) {
@@ -390,27 +401,35 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     });
   }
 
-  // Recording the end can be retried or done by hand, never aborted: the outcome is already decided.
-  await CancellationScope.nonCancellable(() =>
-    step(
-      'closeOrder',
-      () =>
-      orders.closeOrder({
-        orderId,
-        customerId,
-        lines: state.lines,
-        ...origin,
-        status: outcome,
-        failureReason: state.failureReason ?? undefined,
-        completedSteps: state.completedSteps,
-        compensations: state.compensations,
-      }),
-      ['retry', 'resolved-manually'],
-    ),
-  );
+  if (endedBefore) {
+    // Nothing ran and nothing is recorded: the answer is how the order ended, as its record says.
+    const { status, failureReason, completedSteps, compensations, totalCents, lines } = endedBefore;
+    outcome = status;
+    Object.assign(state, { failureReason, completedSteps, compensations, totalCents, lines });
+  } else {
+    // Recording the end can be retried or done by hand, never aborted: the outcome is already decided.
+    await CancellationScope.nonCancellable(() =>
+      step(
+        'closeOrder',
+        () =>
+          orders.closeOrder({
+            orderId,
+            customerId,
+            lines: state.lines,
+            ...origin,
+            status: outcome,
+            failureReason: state.failureReason ?? undefined,
+            completedSteps: state.completedSteps,
+            compensations: state.compensations,
+          }),
+        ['retry', 'resolved-manually'],
+      ),
+    );
+  }
   state.pendingCompensations = [];
   setStatus(outcome);
-  sagaMetrics.ended(outcome);
+  // An order that ended before was counted then.
+  if (!endedBefore) sagaMetrics.ended(outcome);
   // A caller waiting for the decision is answered before the saga closes (no command: safe for older histories).
   // Not cancellable: a saga cancelled through Temporal itself has compensated and must still return its state.
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));

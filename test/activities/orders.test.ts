@@ -62,6 +62,78 @@ describe('order activities (PostgreSQL)', function () {
     });
   });
 
+  describe('an order that ended under another saga (Temporal forgot the first, a replayed request started a second)', function () {
+    const sorted = [...priced].sort((a, b) => a.sku.localeCompare(b.sku));
+    /** An order placed and closed by the saga whose first run id is `sagaRunId`. */
+    async function endedOrder(sagaRunId: string | undefined): Promise<string> {
+      const orderId = newOrderId();
+      await orders.createOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId });
+      await orders.closeOrder({
+        orderId,
+        customerId: 'cust-alice',
+        lines: priced,
+        sagaRunId,
+        status: 'REJECTED',
+        failureReason: 'out of stock: MS-002',
+        completedSteps: ['ORDER_CREATED'],
+        compensations: ['STOCK_RELEASED'],
+      });
+      return orderId;
+    }
+    const snapshot = async (orderId: string) => ({
+      record: await findOrder(db, orderId),
+      row: await db.order.findUnique({ where: { id: orderId } }),
+      events: await db.orderStreamEvent.count({ where: { rootId: orderId } }),
+      outbox: await db.outboxEvent.count({ where: { aggregateId: orderId } }),
+    });
+
+    it('createOrder answers the other saga with the order\'s record and changes nothing', async function () {
+      const orderId = await endedOrder('run-first');
+      const before = await snapshot(orderId);
+      assert.equal(before.row?.sagaRunId, 'run-first', 'the order records the saga that placed it');
+
+      // The second saga's request may even differ (its pricing ran again): the record is what answers.
+      const second = await orders.createOrder({ orderId, customerId: 'cust-alice', lines: [{ sku: 'KB-001', quantity: 5, unitPriceCents: 9_900 }], sagaRunId: 'run-second' });
+
+      assert.deepEqual(second, {
+        orderId,
+        totalCents: pricedTotal,
+        closedByAnotherSaga: {
+          status: 'REJECTED',
+          failureReason: 'out of stock: MS-002',
+          completedSteps: ['ORDER_CREATED'],
+          compensations: ['STOCK_RELEASED'],
+          totalCents: pricedTotal,
+          lines: sorted,
+        },
+      });
+      assert.deepEqual(await snapshot(orderId), before);
+    });
+
+    it('closeOrder from the other saga leaves the recorded end; from the saga that placed it (a reset) it replaces it', async function () {
+      const orderId = await endedOrder('run-first');
+      const before = await snapshot(orderId);
+      const close = (sagaRunId: string) =>
+        orders.closeOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId, status: 'COMPLETED', completedSteps: ['ORDER_CREATED', 'STOCK_RESERVED'], compensations: [] });
+
+      await close('run-second');
+      assert.deepEqual(await snapshot(orderId), before, 'the other saga changes nothing');
+      assert.deepEqual(await orders.createOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId: 'run-first' }), { orderId, totalCents: pricedTotal }, 'its own saga gets no record');
+
+      await close('run-first');
+      const after = await snapshot(orderId);
+      assert.equal(after.record?.status, 'COMPLETED', 'a reset of the same saga may end the order otherwise');
+      assert.equal(after.events, before.events + 1);
+    });
+
+    it('an order placed before sagas were recorded, or a caller that does not say, is treated as before', async function () {
+      const unrecorded = await endedOrder(undefined);
+      assert.deepEqual(await orders.createOrder({ orderId: unrecorded, customerId: 'cust-alice', lines: priced, sagaRunId: 'run-second' }), { orderId: unrecorded, totalCents: pricedTotal });
+      const recorded = await endedOrder('run-first');
+      assert.deepEqual(await orders.createOrder({ orderId: recorded, customerId: 'cust-alice', lines: priced }), { orderId: recorded, totalCents: pricedTotal });
+    });
+  });
+
   describe('closeOrder', function () {
     it('records the outcome on the existing order, leaving its lines and total alone', async function () {
       const orderId = newOrderId();

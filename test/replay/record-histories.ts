@@ -147,6 +147,24 @@ Object.assign(SCENARIOS, {
   'timing-kept-traced-completed-decision-asked': { ...SCENARIOS['completed-decision-asked'], traced: true },
 } satisfies Record<string, Scenario>);
 
+// Recorded once a saga started again for an order that had ended under another saga answers with its record (patch
+// order-closed-by-another-saga, recorded only in such a saga).
+Object.assign(SCENARIOS, {
+  'ended-under-another-saga': {
+    lines: CHEAP,
+    arrange: (saga) => {
+      saga.services.endedBefore = {
+        status: 'COMPLETED',
+        failureReason: null,
+        completedSteps: ['ORDER_CREATED', 'STOCK_RESERVED', 'PAYMENT_AUTHORIZED', 'PAYMENT_CONFIRMED', 'SHIPMENT_SCHEDULED', 'SHIPMENT_DISPATCHED', 'PAYMENT_CAPTURED', 'STOCK_CONSUMED'],
+        compensations: [],
+        totalCents: 2_000,
+        lines: [{ sku: 'CHEAP', quantity: 2, unitPriceCents: 1_000 }],
+      };
+    },
+  },
+} satisfies Record<string, Scenario>);
+
 export const HISTORIES = path.join(__dirname, 'histories');
 
 async function main() {

@@ -13,7 +13,7 @@ import { Resource } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createWorkerMetrics } from '../../src/observability/metrics';
 import { sagaMetricsSinks } from '../../src/observability/temporal';
-import { PATCH_ASK_PROVIDER_WHILE_WAITING, PATCH_RECORD_APPROVAL_DECISION } from '../../src/workflows/order-saga';
+import { PATCH_ASK_PROVIDER_WHILE_WAITING, PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA, PATCH_RECORD_APPROVAL_DECISION } from '../../src/workflows/order-saga';
 import { PATCH_TRACING_KEEPS_WORKFLOW_TIMING } from '../../src/workflows/tracing-interceptors';
 import { workflowBundle } from '../support/temporal';
 
@@ -108,6 +108,26 @@ describe('replay of recorded OrderSaga histories', function () {
         const firstCommand = events.find((event) => Number(event.eventId) > 4);
         assert.equal(firstCommand?.markerRecordedEventAttributes?.markerName, 'core_patch', `${file}: the marker is the first command`);
       }
+    });
+  });
+
+  describe(`the patch "${PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA}"`, function () {
+    // A saga that finds its order closed by another saga ends with the record instead of going on. Only such a saga
+    // records the marker, so every saga started before the change, and every other saga since, replays as before.
+    const scheduled = (history: ReturnType<typeof load>) =>
+      (history.events ?? []).map((event) => event.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+
+    it('replays a saga that found its order ended under another saga: the marker, two activities, the record as its result', async function () {
+      const history = load('ended-under-another-saga.json');
+      assert.ok(patchMarkers(history).includes(PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA));
+      assert.deepEqual(scheduled(history), ['priceOrder', 'createOrder']);
+      assert.equal(finalState(history).status, 'COMPLETED');
+      await Worker.runReplayHistory(await replayOptions(), history, 'replay-ended-under-another-saga');
+    });
+
+    it('is in no other history: a saga whose order is its own records no marker', function () {
+      const others = files.filter((file) => file !== 'ended-under-another-saga.json' && patchMarkers(load(file)).includes(PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA));
+      assert.deepEqual(others, []);
     });
   });
 

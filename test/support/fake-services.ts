@@ -6,7 +6,7 @@ import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { providerRefFor, type OrderLine, type PricedLine, type RefusalType } from '../../src/domain';
 import type { InventoryActivities } from '../../src/activities/inventory/activities';
-import type { OrdersActivities } from '../../src/activities/orders/activities';
+import type { ClosedOrderRecord, OrdersActivities } from '../../src/activities/orders/activities';
 import type { PaymentsActivities } from '../../src/activities/payments/activities';
 import type { ShippingActivities } from '../../src/activities/shipping/activities';
 import { paymentConfirmed } from '../../src/workflows/definitions';
@@ -48,6 +48,10 @@ export class FakeServices {
   /** Whether the provider's callback reaches the saga; when lost, only asking the provider finds the answer. */
   callbackLost = false;
   closed?: Parameters<OrdersActivities['closeOrder']>[0];
+  /** What createOrder was last given. */
+  created?: Parameters<OrdersActivities['createOrder']>[0];
+  /** When set, the order had ended under another saga: createOrder answers with this record. */
+  endedBefore?: ClosedOrderRecord;
   /** What recordAttention was told, in order (null: the saga was resumed). */
   readonly approvals: Parameters<OrdersActivities['recordApproval']>[0][] = [];
   readonly attentionRecords: (Parameters<OrdersActivities['recordAttention']>[0]['attention'])[] = [];
@@ -73,7 +77,9 @@ export class FakeServices {
     return {
       createOrder: async (input) => {
         await this.enter('createOrder');
-        return { orderId: input.orderId, totalCents: input.lines.reduce((s, l) => s + l.quantity * l.unitPriceCents, 0) };
+        this.created = input;
+        const total = input.lines.reduce((s, l) => s + l.quantity * l.unitPriceCents, 0);
+        return this.endedBefore ? { orderId: input.orderId, totalCents: this.endedBefore.totalCents, closedByAnotherSaga: this.endedBefore } : { orderId: input.orderId, totalCents: total };
       },
       recordAttention: async (input) => {
         await this.enter('recordAttention');

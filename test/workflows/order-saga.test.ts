@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Refusal } from '../../src/domain';
-import { approveOrder, AWAIT_DECISION_UPDATE_ID, awaitDecision, cancelOrder, getStatus, rejectOrder } from '../../src/workflows/definitions';
+import { approveOrder, AWAIT_DECISION_UPDATE_ID, awaitDecision, cancelOrder, getStatus, OrderStatusAttribute, rejectOrder } from '../../src/workflows/definitions';
 import { FakeServices, refusal, transientFailures } from '../support/fake-services';
 import { POLICY, SagaTestEnv, type SagaHandle } from '../support/saga-test-env';
 
@@ -94,6 +94,30 @@ describe('OrderSaga workflow (time-skipping)', function () {
     assert.match(result.failureReason ?? '', /declined by the provider: card blocked/);
     assert.deepEqual(result.compensations, ['PAYMENT_VOIDED', 'STOCK_RELEASED']);
     assert.ok(!services.calls.includes('scheduleShipment'));
+  });
+
+  it('a saga started again for an order that ended under another saga answers with its record and runs nothing', async function () {
+    // As when Temporal has forgotten the first saga (retention) and a replayed request starts a second one.
+    services.endedBefore = {
+      status: 'REJECTED',
+      failureReason: 'out of stock: CHEAP (the first saga)',
+      completedSteps: ['ORDER_CREATED'],
+      compensations: ['STOCK_RELEASED'],
+      totalCents: 3_000,
+      lines: [{ sku: 'CHEAP', quantity: 3, unitPriceCents: 1_000 }],
+    };
+    const handle = await start();
+    const result = await handle.result();
+    assert.deepEqual(services.steps(), ['priceOrder', 'createOrder'], 'no step runs again, and the record is not closed again');
+    assert.equal(services.created?.sagaRunId, (await handle.describe()).runId, 'the order is placed under the saga\'s first run id');
+    assert.equal(result.status, 'REJECTED');
+    assert.equal(result.failureReason, 'out of stock: CHEAP (the first saga)');
+    assert.deepEqual(result.completedSteps, ['ORDER_CREATED']);
+    assert.deepEqual(result.compensations, ['STOCK_RELEASED']);
+    assert.deepEqual(result.lines, services.endedBefore.lines);
+    assert.equal(result.totalCents, 3_000);
+    assert.equal(result.cancellable, false);
+    assert.equal((await handle.describe()).typedSearchAttributes.get(OrderStatusAttribute), 'REJECTED');
   });
 
   it('retries a transient fault in a forward step instead of compensating', async function () {

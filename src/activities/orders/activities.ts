@@ -17,6 +17,33 @@ export type ClosedStatus = 'COMPLETED' | 'REJECTED' | 'CANCELLED';
 export interface OrderOrigin {
   clientId?: string;
   requestFingerprint?: string;
+  /**
+   * The saga's workflow's first run id, which a reset of the workflow keeps: tells the saga that placed the order
+   * from a saga started again for the same order id after Temporal forgot the first (see closedByAnotherSaga).
+   */
+  sagaRunId?: string;
+}
+
+/** How an order ended, as its record holds it: what a saga started again for it answers (createOrder). */
+export interface ClosedOrderRecord {
+  status: ClosedStatus;
+  failureReason: string | null;
+  completedSteps: string[];
+  compensations: string[];
+  totalCents: number;
+  /** Sorted by SKU. */
+  lines: PricedLine[];
+}
+
+export interface CreatedOrder {
+  orderId: string;
+  totalCents: number;
+  /**
+   * Set when the order had already ended under another saga: Temporal forgets a closed workflow after the namespace's
+   * retention, and a request replayed after that (while the API could not ask the orders service) starts a saga
+   * again. That saga must not run the order's steps a second time; it answers with this record.
+   */
+  closedByAnotherSaga?: ClosedOrderRecord;
 }
 
 export interface OrderIdentity extends OrderOrigin {
@@ -45,6 +72,17 @@ export interface RecordApprovalInput {
   note?: string;
 }
 
+const CLOSED_STATUSES: readonly string[] = ['COMPLETED', 'REJECTED', 'CANCELLED'] satisfies ClosedStatus[];
+
+/**
+ * Whether a closed order was placed by a saga other than the caller's. Unknown (false) when either side carries no
+ * saga run id: orders placed before the column existed, and callers that do not say. A reset of the workflow keeps
+ * its first run id, so a reset saga is the same saga and may record a new end.
+ */
+function closedByAnotherSaga(existing: { closedAt: Date | null; sagaRunId: string | null }, sagaRunId: string | undefined): boolean {
+  return existing.closedAt !== null && existing.sagaRunId !== null && sagaRunId !== undefined && existing.sagaRunId !== sagaRunId;
+}
+
 /**
  * Appends the orders service's own events to the order's stream (after `version`) and to the outbox, in the
  * caller's transaction; the caller updates the rest of the snapshot row in the same transaction.
@@ -63,6 +101,7 @@ export function createOrdersActivities(db: OrdersDb) {
       customerId: input.customerId,
       clientId: input.clientId ?? null,
       requestFingerprint: input.requestFingerprint ?? null,
+      sagaRunId: input.sagaRunId ?? null,
       totalCents: totalCents(lines),
       lines: { create: lines },
     };
@@ -71,14 +110,15 @@ export function createOrdersActivities(db: OrdersDb) {
   return {
     /**
      * Records the priced order. With `approvalThresholdCents` (the saga's policy), an order above it also records
-     * that it waits for a manager (ApprovalRequested).
+     * that it waits for a manager (ApprovalRequested). An order that already ended under another saga is left as it
+     * is, and its record returned (CreatedOrder.closedByAnotherSaga).
      */
     async createOrder(
       input: { orderId: string; customerId: string; lines: PricedLine[]; approvalThresholdCents?: number } & OrderOrigin,
-    ): Promise<{ orderId: string; totalCents: number }> {
+    ): Promise<CreatedOrder> {
       const total = totalCents(input.lines);
       const approvalRequired = input.approvalThresholdCents !== undefined && total > input.approvalThresholdCents;
-      await db.$transaction(async (tx) => {
+      return db.$transaction(async (tx): Promise<CreatedOrder> => {
         const created = await tx.order.createMany({
           data: [
             {
@@ -86,6 +126,7 @@ export function createOrdersActivities(db: OrdersDb) {
               customerId: input.customerId,
               clientId: input.clientId ?? null,
               requestFingerprint: input.requestFingerprint ?? null,
+              sagaRunId: input.sagaRunId ?? null,
               totalCents: total,
               status: 'PENDING',
               approvalStatus: approvalRequired ? 'REQUESTED' : null,
@@ -97,9 +138,25 @@ export function createOrdersActivities(db: OrdersDb) {
           await tx.orderLine.createMany({ data: input.lines.map((line) => ({ orderId: input.orderId, ...line })) });
           const requested = orderEvent('Order', input.orderId, 'ApprovalRequested', { totalCents: total, thresholdCents: input.approvalThresholdCents });
           await recordOrderEvents(tx, input.orderId, 0, [orderCreated(input, input.lines), ...(approvalRequired ? [requested] : [])]);
+          return { orderId: input.orderId, totalCents: total };
         }
+        // A retry of this saga's own call (or a late attempt) finds its order: nothing to do.
+        const existing = await tx.order.findUniqueOrThrow({ where: { id: input.orderId }, include: { lines: { orderBy: { sku: 'asc' } } } });
+        if (!closedByAnotherSaga(existing, input.sagaRunId)) return { orderId: input.orderId, totalCents: total };
+        if (!CLOSED_STATUSES.includes(existing.status)) throw new Error(`order ${input.orderId} is closed with status ${existing.status}`);
+        return {
+          orderId: input.orderId,
+          totalCents: existing.totalCents,
+          closedByAnotherSaga: {
+            status: existing.status as ClosedStatus,
+            failureReason: existing.failureReason,
+            completedSteps: existing.completedSteps,
+            compensations: existing.compensations,
+            totalCents: existing.totalCents,
+            lines: existing.lines.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents })),
+          },
+        };
       });
-      return { orderId: input.orderId, totalCents: total };
     },
 
     /**
@@ -139,7 +196,10 @@ export function createOrdersActivities(db: OrdersDb) {
       });
     },
 
-    /** Records the saga's end. Creates the order if the saga ended before createOrder (e.g. an unknown SKU). */
+    /**
+     * Records the saga's end. Creates the order if the saga ended before createOrder (e.g. an unknown SKU). An order
+     * that ended under another saga keeps its end: a second saga for it (see CreatedOrder) changes nothing.
+     */
     async closeOrder(input: CloseOrderInput): Promise<void> {
       const outcome = {
         status: input.status,
@@ -157,6 +217,7 @@ export function createOrdersActivities(db: OrdersDb) {
       await withOrderStream(db, async (tx) => {
         const existing = await tx.order.findUnique({ where: { id: input.orderId } });
         if (existing) {
+          if (closedByAnotherSaga(existing, input.sagaRunId)) return;
           // A retry of the same close finds it recorded and leaves the record (closedAt included) as it is.
           const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
           const alreadyClosed =
