@@ -6,7 +6,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Client } from 'pg';
 import { diagnose, summarizeLog } from '../scripts/chaos/diagnostics';
 import type { DatabaseUrls } from '../src/config';
 import { connectNats } from '../src/events/nats-connection';
@@ -15,6 +14,7 @@ import { slotNameOf, WalRelay } from '../src/events/wal-relay';
 import { freePort } from '../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../src/local-stack/nats';
 import { createServiceDatabases } from './support/postgres';
+import { sql } from './support/sql';
 import { waitUntil } from './support/wait-until';
 
 const PREFIX = 'chaosdiag';
@@ -98,13 +98,3 @@ describe('chaos run diagnostics', function () {
   });
 });
 
-async function sql(url: string, text: string, params: unknown[] = []): Promise<unknown[]> {
-  const client = new Client({ connectionString: url });
-  client.on('error', () => {});
-  await client.connect();
-  try {
-    return (await client.query(text, params)).rows;
-  } finally {
-    await client.end().catch(() => {});
-  }
-}

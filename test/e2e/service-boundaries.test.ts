@@ -9,13 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Client as PgClient } from 'pg';
 import { ManagedProcess } from '../../scripts/chaos/processes';
 import { SERVICES, type ServiceName } from '../../src/config';
 import { startApiServer } from '../../src/api/server';
 import { SERVICE_READ_TIMEOUT_MS } from '../../src/api/service-reads';
 import { freePort } from '../../src/local-stack/free-port';
 import { API_KEYS, KEYS, TestStack, WEBHOOK_SECRET, type Json } from '../support/stack';
+import { sql } from '../support/sql';
 import { waitUntil } from '../support/wait-until';
 
 describe('service boundaries: read APIs per service, API composition, an API without service databases', function () {
@@ -42,16 +42,6 @@ describe('service boundaries: read APIs per service, API composition, an API wit
     })();
     forgottenOrder.catch(() => {}); // awaited, and reported, by the test that needs it
   });
-
-  async function sql(url: string, text: string, values: unknown[]): Promise<Json[]> {
-    const db = new PgClient({ connectionString: url });
-    await db.connect();
-    try {
-      return (await db.query(text, values)).rows;
-    } finally {
-      await db.end();
-    }
-  }
 
   /** What every service holds about an order: its events in each outbox, and the orders service's record. */
   async function effectsOf(orderId: string): Promise<{ outboxes: Record<string, number>; order: Json }> {

@@ -2,7 +2,6 @@
 // the same local transaction, a repeated call records nothing more, sequences run 1, 2, 3… per aggregate, and a
 // transaction that fails at its commit (after both writes) leaves neither the change nor its event.
 import assert from 'node:assert/strict';
-import { Client } from 'pg';
 import type { DatabaseUrls } from '../../src/config';
 import { createInventoryActivities } from '../../src/activities/inventory/activities';
 import { connectInventoryDb, type InventoryDb } from '../../src/activities/inventory/db';
@@ -17,6 +16,7 @@ import type { RunningPaymentProvider } from '../../src/payment-provider/start';
 import { API_KEY, decide, startReceiver, startTestProvider, tempDataDir, type Receiver } from '../payment-provider/support';
 import type { OutboxRow as StoredOutboxRow } from '../../src/events/relay';
 import { createServiceDatabases } from '../support/postgres';
+import { sql } from '../support/sql';
 
 /** The columns of an outbox row these tests read. */
 type OutboxRow = Pick<StoredOutboxRow, 'aggregate_type' | 'aggregate_id' | 'sequence' | 'type' | 'payload' | 'correlation_id'>;
@@ -57,16 +57,6 @@ describe('transactional outbox (PostgreSQL)', function () {
     payments: createPaymentsActivities(paymentsDb, httpPaymentProvider({ url: sandbox.url, apiKey: API_KEY, timeoutMs: 3_000 })),
     shipping: createShippingActivities(shippingDb),
   });
-
-  async function sql<T>(url: string, text: string): Promise<T[]> {
-    const client = new Client({ connectionString: url });
-    await client.connect();
-    try {
-      return (await client.query(text)).rows as T[];
-    } finally {
-      await client.end();
-    }
-  }
 
   /** The events an order left in one service's outbox, in the order they were written. */
   const eventsOf = (url: string, orderId: string) =>

@@ -8,7 +8,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { Client } from 'pg';
 import { createInventoryActivities } from '../../src/activities/inventory/activities';
 import { connectInventoryDb, type InventoryDb } from '../../src/activities/inventory/db';
 import { SERVICES, type DatabaseUrls, type ServiceName } from '../../src/config';
@@ -21,6 +20,7 @@ import { slotNameOf } from '../../src/events/wal-relay';
 import { freePort } from '../../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../../src/local-stack/nats';
 import { createServiceDatabases } from '../support/postgres';
+import { sql } from '../support/sql';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const PREFIX = 'events_status';
@@ -62,11 +62,11 @@ describe('events status report (outboxes, streams, consumers, dead letters)', fu
     const r = await report();
     assert.deepEqual(r.outboxes.map((o) => o.service), [...SERVICES]);
     for (const service of SERVICES) {
-      const [counted] = await sql(urls[service], 'SELECT count(*) FILTER (WHERE published_at IS NULL)::int AS backlog, count(*) FILTER (WHERE published_at IS NOT NULL)::int AS published FROM outbox');
+      const [counted] = await sql<Record<string, number>>(urls[service], 'SELECT count(*) FILTER (WHERE published_at IS NULL)::int AS backlog, count(*) FILTER (WHERE published_at IS NOT NULL)::int AS published FROM outbox');
       assert.equal(outbox(r, service).backlog, counted.backlog, `${service} backlog`);
       assert.equal(outbox(r, service).published, counted.published, `${service} published`);
     }
-    const [reserved] = await sql(urls.inventory, `SELECT count(*)::int AS n FROM outbox WHERE correlation_id = 'ord_status_1' AND published_at IS NULL`);
+    const [reserved] = await sql<Record<string, number>>(urls.inventory, `SELECT count(*)::int AS n FROM outbox WHERE correlation_id = 'ord_status_1' AND published_at IS NULL`);
     assert.ok(reserved.n > 0, 'the reservation wrote events');
     assert.ok(outbox(r, 'inventory').backlog >= reserved.n);
     assert.notEqual(outbox(r, 'inventory').oldestUnpublishedAgeMs, null);
@@ -192,16 +192,6 @@ describe('events status report (outboxes, streams, consumers, dead letters)', fu
     });
   });
 });
-
-async function sql(url: string, text: string, values: unknown[] = []): Promise<Record<string, number>[]> {
-  const client = new Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows;
-  } finally {
-    await client.end();
-  }
-}
 
 /** Runs the script with only `env` (plus PATH), as an operator's shell would. */
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {

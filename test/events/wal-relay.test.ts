@@ -25,6 +25,7 @@ import { startNatsServer, type RunningNatsServer } from '../../src/local-stack/n
 import { createLogger } from '../../src/observability/logging';
 import { startHoldingProxy } from '../support/holding-proxy';
 import { TestCluster } from '../support/postgres';
+import { sql as sqlOn } from '../support/sql';
 
 const DATABASE = 'walrelay_inventory';
 const SLOT = slotNameOf(DATABASE);
@@ -77,16 +78,8 @@ describe('outbox relay, WAL mode (logical replication → NATS JetStream)', func
   // --- helpers ------------------------------------------------------------------------------------------------
 
   /** Runs one statement on its own connection (the cluster may have restarted since the last one). */
-  async function sql<T extends QueryResultRow = QueryResultRow>(text: string, params: unknown[] = [], database = DATABASE): Promise<T[]> {
-    const client = new Client({ connectionString: url.replace(/\/[^/]+$/, `/${database}`) });
-    client.on('error', () => {});
-    await client.connect();
-    try {
-      return (await client.query<T>(text, params)).rows;
-    } finally {
-      await client.end().catch(() => {});
-    }
-  }
+  const sql = <T extends QueryResultRow = QueryResultRow>(text: string, params: unknown[] = [], database = DATABASE): Promise<T[]> =>
+    sqlOn<T>(url.replace(/\/[^/]+$/, `/${database}`), text, params);
 
   /**
    * Drops the replication slots of a database (or one slot by name) once no walsender holds them: a halted relay has
