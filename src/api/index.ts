@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, requireServiceUrls, SERVICES } from '../config
 import { describeTemporalConnection, temporalConnectionOptions } from '../temporal-connection';
 import { createLogger } from '../observability/logging';
 import { startTracing } from '../observability/tracing';
+import { stopOnSignals } from '../stop-on-signals';
 import { startApiServer } from './server';
 
 async function main() {
@@ -31,13 +32,10 @@ async function main() {
     tracing,
   });
   // Handlers before the 'listening' line: whoever waits for it may signal at once.
-  const stop = () =>
-    void api
-      .close()
-      .then(() => tracing.shutdown())
-      .then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignals(async () => {
+    await api.close();
+    await tracing.shutdown();
+  }, log);
   // Scripts and tests wait for this line (its "msg" starts with "listening on").
   log.info(`listening on ${api.url} (Temporal ${temporal})`);
 }

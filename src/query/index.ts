@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from '../config';
 import { connectNats } from '../events/nats-connection';
 import { createLogger } from '../observability/logging';
 import { startTracing } from '../observability/tracing';
+import { stopOnSignals } from '../stop-on-signals';
 import { connectQueryDb } from './db';
 import { startProjector } from './projector';
 
@@ -18,15 +19,12 @@ async function main() {
   const nats = await connectNats(config.events.natsServers, 'order-saga-projector');
   const db = connectQueryDb(config.queryDatabaseUrl);
   const projector = startProjector({ nats, db, logger });
-  const stop = () =>
-    void projector
-      .stop()
-      .then(() => Promise.all([db.$disconnect(), nats.close()]))
-      .then(() => tracing.shutdown())
-      .then(() => process.exit(0));
   // Handlers before the 'applying' line: whoever waits for it may signal at once.
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignals(async () => {
+    await projector.stop();
+    await Promise.all([db.$disconnect(), nats.close()]);
+    await tracing.shutdown();
+  }, logger.child({ component: 'main' }));
   // Scripts and tests wait for this line (its "msg" starts with "applying events").
   logger.child({ component: 'main' }).info(`applying events from ${config.events.natsServers.join(', ')} to the query database`);
 }

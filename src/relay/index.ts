@@ -7,6 +7,7 @@ import { ensureStreams } from '../events/streams';
 import { createRelay } from '../events/wal-relay';
 import { createLogger } from '../observability/logging';
 import { startTracing } from '../observability/tracing';
+import { stopOnSignals } from '../stop-on-signals';
 
 async function main() {
   const config = loadConfig();
@@ -22,17 +23,14 @@ async function main() {
   await ensureStreams(nats, { replicas: streamReplicas });
   const relays = SERVICES.map((service) => createRelay({ mode: relayMode, service, databaseUrl: databaseUrls[service], nats, retentionMs: outboxRetentionMs }));
   const runs = relays.map((relay) => relay.run({ logger }));
-  const stop = () => {
-    for (const relay of relays) relay.stop();
-    void Promise.all(runs)
-      .then(() => Promise.all(relays.map((relay) => relay.close())))
-      .then(() => nats.close())
-      .then(() => tracing.shutdown())
-      .then(() => process.exit(0));
-  };
   // Handlers before the 'publishing' line: whoever waits for it may signal at once.
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  stopOnSignals(async () => {
+    for (const relay of relays) relay.stop();
+    await Promise.all(runs);
+    await Promise.all(relays.map((relay) => relay.close()));
+    await nats.close();
+    await tracing.shutdown();
+  }, logger.child({ component: 'main' }));
   // Scripts and tests wait for this line (its "msg" starts with "publishing the outboxes").
   logger.child({ component: 'main' }).info({ mode: relayMode }, `publishing the outboxes of ${SERVICES.join(', ')} to ${natsServers.join(', ')} (${relayMode} mode)`);
 }
