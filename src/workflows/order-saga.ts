@@ -401,14 +401,9 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
     });
   }
 
-  if (endedBefore) {
-    // Nothing ran and nothing is recorded: the answer is how the order ended, as its record says.
-    const { status, failureReason, completedSteps, compensations, totalCents, lines } = endedBefore;
-    outcome = status;
-    Object.assign(state, { failureReason, completedSteps, compensations, totalCents, lines });
-  } else {
+  if (!endedBefore) {
     // Recording the end can be retried or done by hand, never aborted: the outcome is already decided.
-    await CancellationScope.nonCancellable(() =>
+    const closing = await CancellationScope.nonCancellable(() =>
       step(
         'closeOrder',
         () =>
@@ -425,6 +420,16 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
         ['retry', 'resolved-manually'],
       ),
     );
+    // The order may turn out to have ended under another saga only now (this saga stopped before createOrder, say
+    // refused at pricing): the record kept its end, and is the answer. (Sagas before the patch got nothing back.)
+    const kept = closing === 'resolved-manually' ? undefined : closing?.closedByAnotherSaga;
+    if (kept && patched(PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA)) endedBefore = kept;
+  }
+  if (endedBefore) {
+    // Nothing more is recorded: the answer is how the order ended, as its record says.
+    const { status, failureReason, completedSteps, compensations, totalCents, lines } = endedBefore;
+    outcome = status;
+    Object.assign(state, { failureReason, completedSteps, compensations, totalCents, lines });
   }
   state.pendingCompensations = [];
   setStatus(outcome);

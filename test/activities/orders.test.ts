@@ -110,13 +110,22 @@ describe('order activities (PostgreSQL)', function () {
       assert.deepEqual(await snapshot(orderId), before);
     });
 
-    it('closeOrder from the other saga leaves the recorded end; from the saga that placed it (a reset) it replaces it', async function () {
+    it('closeOrder from the other saga leaves the recorded end and answers with it; from the saga that placed it (a reset) it replaces it', async function () {
       const orderId = await endedOrder('run-first');
       const before = await snapshot(orderId);
       const close = (sagaRunId: string) =>
         orders.closeOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId, status: 'COMPLETED', completedSteps: ['ORDER_CREATED', 'STOCK_RESERVED'], compensations: [] });
 
-      await close('run-second');
+      assert.deepEqual(await close('run-second'), {
+        closedByAnotherSaga: {
+          status: 'REJECTED',
+          failureReason: 'out of stock: MS-002',
+          completedSteps: ['ORDER_CREATED'],
+          compensations: ['STOCK_RELEASED'],
+          totalCents: pricedTotal,
+          lines: sorted,
+        },
+      }, 'the other saga is answered with the record');
       assert.deepEqual(await snapshot(orderId), before, 'the other saga changes nothing');
       assert.deepEqual(await orders.createOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId: 'run-first' }), { orderId, totalCents: pricedTotal }, 'its own saga gets no record');
 

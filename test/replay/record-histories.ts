@@ -163,6 +163,20 @@ Object.assign(SCENARIOS, {
       };
     },
   },
+  'ended-under-another-saga-found-at-close': {
+    lines: CHEAP,
+    arrange: (saga) => {
+      saga.services.behaviours.set('priceOrder', refusal(Refusal.UnknownSku));
+      saga.services.endedBefore = {
+        status: 'REJECTED',
+        failureReason: 'out of stock: CHEAP',
+        completedSteps: ['ORDER_CREATED'],
+        compensations: ['STOCK_RELEASED'],
+        totalCents: 2_000,
+        lines: [{ sku: 'CHEAP', quantity: 2, unitPriceCents: 1_000 }],
+      };
+    },
+  },
 } satisfies Record<string, Scenario>);
 
 export const HISTORIES = path.join(__dirname, 'histories');

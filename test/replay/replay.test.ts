@@ -46,7 +46,7 @@ function load(file: string): History {
 }
 
 /** The saga's result (its final OrderState), from the history's completion event. */
-function finalState(history: History): { status: string } {
+function finalState(history: History): { status: string; failureReason?: string | null } {
   const last = history.events?.at(-1);
   const payload = last?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0];
   assert.ok(payload?.data, 'the history ends with the saga completed (record the whole saga, not part of it)');
@@ -125,8 +125,17 @@ describe('replay of recorded OrderSaga histories', function () {
       await Worker.runReplayHistory(await replayOptions(), history, 'replay-ended-under-another-saga');
     });
 
+    it('replays a saga that learned it only at closeOrder (refused at pricing): the marker after it, the record as its result', async function () {
+      const history = load('ended-under-another-saga-found-at-close.json');
+      assert.ok(patchMarkers(history).includes(PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA));
+      assert.deepEqual(scheduled(history), ['priceOrder', 'closeOrder']);
+      assert.equal(finalState(history).status, 'REJECTED');
+      assert.equal(finalState(history).failureReason, 'out of stock: CHEAP', 'the recorded reason, not the refusal at pricing');
+      await Worker.runReplayHistory(await replayOptions(), history, 'replay-ended-under-another-saga-found-at-close');
+    });
+
     it('is in no other history: a saga whose order is its own records no marker', function () {
-      const others = files.filter((file) => file !== 'ended-under-another-saga.json' && patchMarkers(load(file)).includes(PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA));
+      const others = files.filter((file) => !file.startsWith('ended-under-another-saga') && patchMarkers(load(file)).includes(PATCH_ORDER_CLOSED_BY_ANOTHER_SAGA));
       assert.deepEqual(others, []);
     });
   });

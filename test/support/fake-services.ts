@@ -50,7 +50,7 @@ export class FakeServices {
   closed?: Parameters<OrdersActivities['closeOrder']>[0];
   /** What createOrder was last given. */
   created?: Parameters<OrdersActivities['createOrder']>[0];
-  /** When set, the order had ended under another saga: createOrder answers with this record. */
+  /** When set, the order had ended under another saga: createOrder and closeOrder answer with this record. */
   endedBefore?: ClosedOrderRecord;
   /** What recordAttention was told, in order (null: the saga was resumed). */
   readonly approvals: Parameters<OrdersActivities['recordApproval']>[0][] = [];
@@ -91,7 +91,9 @@ export class FakeServices {
       },
       closeOrder: async (input) => {
         await this.enter('closeOrder');
+        if (this.endedBefore) return { closedByAnotherSaga: this.endedBefore };
         this.closed = input;
+        return {};
       },
     };
   }

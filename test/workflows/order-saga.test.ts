@@ -120,6 +120,26 @@ describe('OrderSaga workflow (time-skipping)', function () {
     assert.equal((await handle.describe()).typedSearchAttributes.get(OrderStatusAttribute), 'REJECTED');
   });
 
+  it('a saga started again that stops before createOrder (refused at pricing) learns at closeOrder that its order ended, and answers with the record', async function () {
+    services.behaviours.set('priceOrder', refusal(Refusal.UnknownSku));
+    services.endedBefore = {
+      status: 'COMPLETED',
+      failureReason: null,
+      completedSteps: ['ORDER_CREATED', 'SHIPMENT_DISPATCHED'],
+      compensations: [],
+      totalCents: 2_000,
+      lines: [{ sku: 'CHEAP', quantity: 2, unitPriceCents: 1_000 }],
+    };
+    const handle = await start();
+    const result = await handle.result();
+    assert.deepEqual(services.steps(), ['priceOrder', 'closeOrder']);
+    assert.equal(services.closed, undefined, 'the record kept its end');
+    assert.equal(result.status, 'COMPLETED', 'the record, not the refusal of this saga');
+    assert.equal(result.failureReason, null);
+    assert.deepEqual(result.completedSteps, ['ORDER_CREATED', 'SHIPMENT_DISPATCHED']);
+    assert.equal((await handle.describe()).typedSearchAttributes.get(OrderStatusAttribute), 'COMPLETED');
+  });
+
   it('retries a transient fault in a forward step instead of compensating', async function () {
     services.behaviours.set('reserveStock', transientFailures(3));
     const result = await (await start()).result();

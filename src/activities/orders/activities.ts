@@ -83,6 +83,22 @@ function closedByAnotherSaga(existing: { closedAt: Date | null; sagaRunId: strin
   return existing.closedAt !== null && existing.sagaRunId !== null && sagaRunId !== undefined && existing.sagaRunId !== sagaRunId;
 }
 
+/** The record of a closed order, as a saga started again for it is answered. */
+function closedRecord(order: {
+  id: string;
+  status: string;
+  failureReason: string | null;
+  completedSteps: string[];
+  compensations: string[];
+  totalCents: number;
+  lines: PricedLine[];
+}): ClosedOrderRecord {
+  if (!CLOSED_STATUSES.includes(order.status)) throw new Error(`order ${order.id} is closed with status ${order.status}`);
+  const { failureReason, completedSteps, compensations, totalCents } = order;
+  const lines = order.lines.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents }));
+  return { status: order.status as ClosedStatus, failureReason, completedSteps, compensations, totalCents, lines };
+}
+
 /**
  * Appends the orders service's own events to the order's stream (after `version`) and to the outbox, in the
  * caller's transaction; the caller updates the rest of the snapshot row in the same transaction.
@@ -143,19 +159,7 @@ export function createOrdersActivities(db: OrdersDb) {
         // A retry of this saga's own call (or a late attempt) finds its order: nothing to do.
         const existing = await tx.order.findUniqueOrThrow({ where: { id: input.orderId }, include: { lines: { orderBy: { sku: 'asc' } } } });
         if (!closedByAnotherSaga(existing, input.sagaRunId)) return { orderId: input.orderId, totalCents: total };
-        if (!CLOSED_STATUSES.includes(existing.status)) throw new Error(`order ${input.orderId} is closed with status ${existing.status}`);
-        return {
-          orderId: input.orderId,
-          totalCents: existing.totalCents,
-          closedByAnotherSaga: {
-            status: existing.status as ClosedStatus,
-            failureReason: existing.failureReason,
-            completedSteps: existing.completedSteps,
-            compensations: existing.compensations,
-            totalCents: existing.totalCents,
-            lines: existing.lines.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents })),
-          },
-        };
+        return { orderId: input.orderId, totalCents: existing.totalCents, closedByAnotherSaga: closedRecord(existing) };
       });
     },
 
@@ -198,9 +202,10 @@ export function createOrdersActivities(db: OrdersDb) {
 
     /**
      * Records the saga's end. Creates the order if the saga ended before createOrder (e.g. an unknown SKU). An order
-     * that ended under another saga keeps its end: a second saga for it (see CreatedOrder) changes nothing.
+     * that ended under another saga keeps its end: a second saga for it (see CreatedOrder) changes nothing, and is
+     * answered with the record (say, one that ended before createOrder could tell it: refused at pricing).
      */
-    async closeOrder(input: CloseOrderInput): Promise<void> {
+    async closeOrder(input: CloseOrderInput): Promise<{ closedByAnotherSaga?: ClosedOrderRecord }> {
       const outcome = {
         status: input.status,
         failureReason: input.failureReason ?? null,
@@ -214,10 +219,10 @@ export function createOrdersActivities(db: OrdersDb) {
         completedSteps: outcome.completedSteps,
         compensations: outcome.compensations,
       });
-      await withOrderStream(db, async (tx) => {
-        const existing = await tx.order.findUnique({ where: { id: input.orderId } });
+      return withOrderStream(db, async (tx) => {
+        const existing = await tx.order.findUnique({ where: { id: input.orderId }, include: { lines: { orderBy: { sku: 'asc' } } } });
         if (existing) {
-          if (closedByAnotherSaga(existing, input.sagaRunId)) return;
+          if (closedByAnotherSaga(existing, input.sagaRunId)) return { closedByAnotherSaga: closedRecord(existing) };
           // A retry of the same close finds it recorded and leaves the record (closedAt included) as it is.
           const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
           const alreadyClosed =
@@ -226,13 +231,14 @@ export function createOrdersActivities(db: OrdersDb) {
             existing.failureReason === outcome.failureReason &&
             sameList(existing.completedSteps, outcome.completedSteps) &&
             sameList(existing.compensations, outcome.compensations);
-          if (alreadyClosed) return;
+          if (alreadyClosed) return {};
           await recordOrderEvents(tx, input.orderId, existing.version, [closed]);
           await tx.order.update({ where: { id: input.orderId }, data: { ...outcome, attention: Prisma.DbNull } });
-          return;
+          return {};
         }
         await tx.order.create({ data: { ...newOrder(input), ...outcome } });
         await recordOrderEvents(tx, input.orderId, 0, [orderCreated(input, input.lines), closed]);
+        return {};
       });
     },
   };
