@@ -64,20 +64,21 @@ describe('order activities (PostgreSQL)', function () {
 
   describe('an order that ended under another saga (Temporal forgot the first, a replayed request started a second)', function () {
     const sorted = [...priced].sort((a, b) => a.sku.localeCompare(b.sku));
+    /** How endedOrder's orders end, as their record answers a saga started again for them. */
+    const ended = {
+      status: 'REJECTED' as const,
+      failureReason: 'out of stock: MS-002',
+      completedSteps: ['ORDER_CREATED'],
+      compensations: ['STOCK_RELEASED'],
+      totalCents: pricedTotal,
+      lines: sorted,
+    };
     /** An order placed and closed by the saga whose first run id is `sagaRunId`. */
     async function endedOrder(sagaRunId: string | undefined): Promise<string> {
       const orderId = newOrderId();
       await orders.createOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId });
-      await orders.closeOrder({
-        orderId,
-        customerId: 'cust-alice',
-        lines: priced,
-        sagaRunId,
-        status: 'REJECTED',
-        failureReason: 'out of stock: MS-002',
-        completedSteps: ['ORDER_CREATED'],
-        compensations: ['STOCK_RELEASED'],
-      });
+      const { status, failureReason, completedSteps, compensations } = ended;
+      await orders.closeOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId, status, failureReason, completedSteps, compensations });
       return orderId;
     }
     const snapshot = async (orderId: string) => ({
@@ -98,14 +99,7 @@ describe('order activities (PostgreSQL)', function () {
       assert.deepEqual(second, {
         orderId,
         totalCents: pricedTotal,
-        closedByAnotherSaga: {
-          status: 'REJECTED',
-          failureReason: 'out of stock: MS-002',
-          completedSteps: ['ORDER_CREATED'],
-          compensations: ['STOCK_RELEASED'],
-          totalCents: pricedTotal,
-          lines: sorted,
-        },
+        closedByAnotherSaga: ended,
       });
       assert.deepEqual(await snapshot(orderId), before);
     });
@@ -116,16 +110,7 @@ describe('order activities (PostgreSQL)', function () {
       const close = (sagaRunId: string) =>
         orders.closeOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId, status: 'COMPLETED', completedSteps: ['ORDER_CREATED', 'STOCK_RESERVED'], compensations: [] });
 
-      assert.deepEqual(await close('run-second'), {
-        closedByAnotherSaga: {
-          status: 'REJECTED',
-          failureReason: 'out of stock: MS-002',
-          completedSteps: ['ORDER_CREATED'],
-          compensations: ['STOCK_RELEASED'],
-          totalCents: pricedTotal,
-          lines: sorted,
-        },
-      }, 'the other saga is answered with the record');
+      assert.deepEqual(await close('run-second'), { closedByAnotherSaga: ended }, 'the other saga is answered with the record');
       assert.deepEqual(await snapshot(orderId), before, 'the other saga changes nothing');
       assert.deepEqual(await orders.createOrder({ orderId, customerId: 'cust-alice', lines: priced, sagaRunId: 'run-first' }), { orderId, totalCents: pricedTotal }, 'its own saga gets no record');
 
