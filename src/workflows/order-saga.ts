@@ -149,7 +149,7 @@ export async function OrderSaga(input: OrderSagaInput): Promise<OrderState> {
   let pastPointOfNoReturn = false;
   let compensating = false;
   let outcome: 'COMPLETED' | 'REJECTED' | 'CANCELLED' = 'COMPLETED';
-  /** The order's record, when it had already ended under another saga: this saga then runs nothing (see createOrder). */
+  /** The order's record, when createOrder or closeOrder finds it ended under another saga: then the answer. */
   let endedBefore: ClosedOrderRecord | undefined;
   // The forward steps run in their own scope, so a cancellation request can interrupt them (a timer, a
   // wait or an activity) while the compensations, run outside it, cannot be interrupted.
