@@ -272,7 +272,8 @@ export function createApp(deps: ApiDependencies): express.Express {
    * new or still running (starting its saga again only joins it). The orders service says which. While it cannot
    * answer, orders are still placed when that is safe without it: Temporal knows the workflow (running, or closed
    * within the namespace's retention: it answers the replay), or the query side has never heard of the order (a
-   * new one; that a closed order could be missing there would mean the views lost it, which a rebuild repairs).
+   * new one; should the views have lost a closed order, the saga started for it finds the order closed by another
+   * saga and ends with its record, doing nothing again: src/workflows/order-saga.ts).
    * Otherwise, an order closed long ago whose record cannot be read now: the 503 of the orders service.
    */
   async function closedRecordFor(orderId: string): Promise<OrderRecord | undefined> {

@@ -3,6 +3,7 @@
 // it is ready, and stops cleanly on SIGINT/SIGTERM. Killed outright, it loses nothing it has answered: its next
 // start on the same data folder makes the decisions and sends the webhooks still owed.
 import { loadProviderConfig, ProviderConfigError } from './config';
+import { stopOnSignals } from '../stop-on-signals';
 import { startPaymentProvider } from './start';
 
 async function main(): Promise<void> {
@@ -27,21 +28,13 @@ async function main(): Promise<void> {
     webhook: config.webhook,
   });
   // Handlers first: whoever waits for the 'listening' line may signal at once, before a handler set after it.
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`payment-provider: ${signal}, stopping`);
-    provider.stop().then(
-      () => process.exit(0),
-      (error) => {
-        console.error(`payment-provider: error while stopping: ${error?.stack ?? error}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  stopOnSignals(
+    (signal) => {
+      console.log(`payment-provider: ${signal}, stopping`);
+      return provider.stop();
+    },
+    { error: ({ err }, message) => console.error(`payment-provider: ${message}`, err) },
+  );
   console.log(`payment-provider: listening on ${provider.url}`);
   console.log(
     `payment-provider: data in ${config.dataDir}; webhooks to ${config.callbackUrl}; ` +
