@@ -83,19 +83,14 @@ function closedByAnotherSaga(existing: { closedAt: Date | null; sagaRunId: strin
   return existing.closedAt !== null && existing.sagaRunId !== null && sagaRunId !== undefined && existing.sagaRunId !== sagaRunId;
 }
 
-/** The record of a closed order, as a saga started again for it is answered. */
-function closedRecord(order: {
-  id: string;
-  status: string;
-  failureReason: string | null;
-  completedSteps: string[];
-  compensations: string[];
-  totalCents: number;
-  lines: PricedLine[];
-}): ClosedOrderRecord {
+/** The record of a closed order, as a saga started again for it is answered (its lines read only then). */
+async function closedRecord(
+  tx: Prisma.TransactionClient,
+  order: { id: string; status: string; failureReason: string | null; completedSteps: string[]; compensations: string[]; totalCents: number },
+): Promise<ClosedOrderRecord> {
   if (!CLOSED_STATUSES.includes(order.status)) throw new Error(`order ${order.id} is closed with status ${order.status}`);
   const { failureReason, completedSteps, compensations, totalCents } = order;
-  const lines = order.lines.map(({ sku, quantity, unitPriceCents }) => ({ sku, quantity, unitPriceCents }));
+  const lines = await tx.orderLine.findMany({ where: { orderId: order.id }, orderBy: { sku: 'asc' }, select: { sku: true, quantity: true, unitPriceCents: true } });
   return { status: order.status as ClosedStatus, failureReason, completedSteps, compensations, totalCents, lines };
 }
 
@@ -157,9 +152,9 @@ export function createOrdersActivities(db: OrdersDb) {
           return { orderId: input.orderId, totalCents: total };
         }
         // A retry of this saga's own call (or a late attempt) finds its order: nothing to do.
-        const existing = await tx.order.findUniqueOrThrow({ where: { id: input.orderId }, include: { lines: { orderBy: { sku: 'asc' } } } });
+        const existing = await tx.order.findUniqueOrThrow({ where: { id: input.orderId } });
         if (!closedByAnotherSaga(existing, input.sagaRunId)) return { orderId: input.orderId, totalCents: total };
-        return { orderId: input.orderId, totalCents: existing.totalCents, closedByAnotherSaga: closedRecord(existing) };
+        return { orderId: input.orderId, totalCents: existing.totalCents, closedByAnotherSaga: await closedRecord(tx, existing) };
       });
     },
 
@@ -220,9 +215,9 @@ export function createOrdersActivities(db: OrdersDb) {
         compensations: outcome.compensations,
       });
       return withOrderStream(db, async (tx) => {
-        const existing = await tx.order.findUnique({ where: { id: input.orderId }, include: { lines: { orderBy: { sku: 'asc' } } } });
+        const existing = await tx.order.findUnique({ where: { id: input.orderId } });
         if (existing) {
-          if (closedByAnotherSaga(existing, input.sagaRunId)) return { closedByAnotherSaga: closedRecord(existing) };
+          if (closedByAnotherSaga(existing, input.sagaRunId)) return { closedByAnotherSaga: await closedRecord(tx, existing) };
           // A retry of the same close finds it recorded and leaves the record (closedAt included) as it is.
           const sameList = (a: string[], b: string[]) => a.length === b.length && a.every((item, i) => item === b[i]);
           const alreadyClosed =
