@@ -267,7 +267,7 @@ export async function consumerLag(nc: NatsConnection, stream: string, name: stri
   }
 }
 
-/** The part of a Prisma client the inbox needs: an interactive transaction with raw SQL. */
+/** What the inbox needs of a database: a transaction with raw SQL (a SqlPool, src/events/sql-pool.ts, or a Prisma client). */
 export interface InboxDb<Tx extends InboxTx> {
   $transaction<R>(fn: (tx: Tx) => Promise<R>): Promise<R>;
 }

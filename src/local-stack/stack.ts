@@ -22,7 +22,7 @@ import { outboxStatus } from '../events/relay-status';
 import { createRelay } from '../events/wal-relay';
 import { ensureStreams } from '../events/streams';
 import { connectQueryDb, type QueryDb } from '../query/db';
-import { startProjector } from '../query/projector';
+import { connectProjectorDb, startProjector } from '../query/projector';
 import { viewsLag } from '../query/read';
 import { startNatsServer } from './nats';
 import { startEmbeddedPostgres } from './postgres';
@@ -165,10 +165,11 @@ export async function startStack(options: StackOptions): Promise<RunningStack> {
     // The query side: views fed by the streams. The API answers from them once they have caught up with the seed.
     const projectorConnection = await connectNats(natsServers, 'order-saga-projector');
     const queryDb = connectQueryDb(queryDatabaseUrl!);
-    const projector = startProjector({ nats: projectorConnection, db: queryDb, logger });
+    const projectorDb = connectProjectorDb(queryDatabaseUrl!, logger);
+    const projector = startProjector({ nats: projectorConnection, db: projectorDb, logger });
     stops.push(async () => {
       await projector.stop();
-      await queryDb.$disconnect();
+      await Promise.all([queryDb.$disconnect(), projectorDb.end()]);
       await projectorConnection.close();
     });
     await waitForViews(queryDb, projectorConnection, databaseUrls, log);

@@ -5,8 +5,7 @@ import { connectNats } from '../events/nats-connection';
 import { createLogger } from '../observability/logging';
 import { startTracing } from '../observability/tracing';
 import { stopOnSignals } from '../stop-on-signals';
-import { connectQueryDb } from './db';
-import { startProjector } from './projector';
+import { connectProjectorDb, startProjector } from './projector';
 
 async function main() {
   const config = loadConfig();
@@ -17,12 +16,12 @@ async function main() {
   // Traces, when an OTLP endpoint is configured: each event's processing continues the trace it was published in.
   const tracing = startTracing({ serviceName: 'order-saga-projector', config: config.tracing });
   const nats = await connectNats(config.events.natsServers, 'order-saga-projector');
-  const db = connectQueryDb(config.queryDatabaseUrl);
+  const db = connectProjectorDb(config.queryDatabaseUrl, logger);
   const projector = startProjector({ nats, db, logger });
   // Handlers before the 'applying' line: whoever waits for it may signal at once.
   stopOnSignals(async () => {
     await projector.stop();
-    await Promise.all([db.$disconnect(), nats.close()]);
+    await Promise.all([db.end(), nats.close()]);
     await tracing.shutdown();
   }, logger.child({ component: 'main' }));
   // Scripts and tests wait for this line (its "msg" starts with "applying events").

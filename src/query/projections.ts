@@ -5,7 +5,8 @@
 import type { EventEnvelope } from '../events/relay';
 import type { InboxTx } from '../events/consumer';
 
-interface Tx extends InboxTx {
+/** What a projection needs of its transaction: the inbox's raw SQL, and SQL built from the column names below. */
+export interface ProjectionTx extends InboxTx {
   $executeRawUnsafe(query: string, ...values: unknown[]): Promise<number>;
 }
 
@@ -47,7 +48,7 @@ const JSON_COLUMNS = new Set(['lines', 'attention']);
 const TIME_COLUMNS = new Set(['created_at', 'closed_at']);
 
 /** Applies one event to the views, inside the consumer's transaction. Answers whether a view changed. */
-export async function project(tx: Tx, event: EventEnvelope): Promise<boolean> {
+export async function project(tx: ProjectionTx, event: EventEnvelope): Promise<boolean> {
   const change = ORDER_VIEW_CHANGES[event.type];
   if (change) return (await upsertOrderView(tx, event, change.version, change.set(event.payload, event.occurredAt))) > 0;
   switch (event.type) {
@@ -97,7 +98,7 @@ export async function project(tx: Tx, event: EventEnvelope): Promise<boolean> {
  * Inserts the order's row or updates it with `values`, only if this event is newer than the last one applied
  * from its aggregate (`versionColumn`). Column names come from ORDER_VIEW_CHANGES, never from an event.
  */
-async function upsertOrderView(tx: Tx, event: EventEnvelope, versionColumn: string, values: Record<string, unknown>): Promise<number> {
+async function upsertOrderView(tx: ProjectionTx, event: EventEnvelope, versionColumn: string, values: Record<string, unknown>): Promise<number> {
   const columns = Object.keys(values);
   const params: unknown[] = [event.aggregateId, event.occurredAt, event.id, event.type, event.sequence, ...columns.map((column) => values[column])];
   const cast = (column: string) => (JSON_COLUMNS.has(column) ? '::jsonb' : TIME_COLUMNS.has(column) ? '::timestamptz' : '');

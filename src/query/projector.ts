@@ -4,11 +4,12 @@
 // projection takes it shared, so the two never interleave.
 import type { NatsConnection } from '@nats-io/nats-core';
 import { SERVICES, type ServiceName } from '../config';
-import { applyOnce, DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type RunningConsumers } from '../events/consumer';
+import { applyOnce, DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type InboxDb, type RunningConsumers } from '../events/consumer';
+import { SqlPool } from '../events/sql-pool';
 import { streamOf } from '../events/streams';
+import { poolConfig } from '../activities/pool';
 import type { Logger } from '../observability/logging';
-import type { QueryDb } from './db';
-import { project } from './projections';
+import { project, type ProjectionTx } from './projections';
 
 /** The advisory lock that a rebuild holds exclusively and every projection shared. */
 export const VIEWS_LOCK_KEY = 7_310_002;
@@ -18,8 +19,21 @@ export const projectorConsumerName = (service: ServiceName) => `query-${service}
 
 export const PROJECTOR_CONSUMERS = SERVICES.map((service) => ({ service, stream: streamOf(service), name: projectorConsumerName(service) }));
 
+/**
+ * The query database as the projector writes it: a pg pool (src/events/sql-pool.ts), where every event is a
+ * transaction of a few statements; a Prisma client of the query database works too.
+ */
+export type ProjectorDb = InboxDb<ProjectionTx>;
+
+/** The projector's pool: one connection per stream's consumer, each applying one event at a time. */
+export function connectProjectorDb(url: string, logger?: Logger): SqlPool {
+  return new SqlPool(poolConfig(url, PROJECTOR_CONSUMERS.length), (error) =>
+    logger?.warn({ err: error }, 'a query database connection broke while idle; the next event opens a new one'),
+  );
+}
+
 /** Applies one event to the views, once. */
-export async function applyToViews(db: QueryDb, consumer: string, event: ConsumedEvent): Promise<boolean> {
+export async function applyToViews(db: ProjectorDb, consumer: string, event: ConsumedEvent): Promise<boolean> {
   return applyOnce(db, consumer, event, async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock_shared(${VIEWS_LOCK_KEY}::bigint)`;
     await project(tx, event.envelope);
@@ -28,7 +42,7 @@ export async function applyToViews(db: QueryDb, consumer: string, event: Consume
 
 export type RunningProjector = RunningConsumers;
 
-export function startProjector(options: { nats: NatsConnection; db: QueryDb; maxDeliveries?: number; logger?: Logger }): RunningProjector {
+export function startProjector(options: { nats: NatsConnection; db: ProjectorDb; maxDeliveries?: number; logger?: Logger }): RunningProjector {
   const { nats, db } = options;
   const consumers = PROJECTOR_CONSUMERS.map(
     ({ stream, name }) =>
@@ -42,7 +56,7 @@ export function startProjector(options: { nats: NatsConnection; db: QueryDb; max
           await applyToViews(db, name, event);
         },
         recordDeadLetter: async (event, reason) => {
-          await recordInInbox(db, name, event, reason);
+          await db.$transaction((tx) => recordInInbox(tx, name, event, reason));
         },
       }),
   );

@@ -12,7 +12,7 @@ import { createInventoryActivities } from '../activities/inventory/activities';
 import { connectInventoryDb } from '../activities/inventory/db';
 import { createOrdersActivities } from '../activities/orders/activities';
 import { connectOrdersDb } from '../activities/orders/db';
-import { startFactsConsumers, type FactsConsumers } from '../activities/orders/facts-consumer';
+import { connectFactsDb, startFactsConsumers, type FactsConsumers } from '../activities/orders/facts-consumer';
 import { createPaymentsActivities } from '../activities/payments/activities';
 import { connectPaymentsDb } from '../activities/payments/db';
 import type { PaymentProvider } from '../activities/payments/provider';
@@ -125,7 +125,11 @@ export async function createWorkers(options: WorkerSetOptions): Promise<WorkerSe
         disconnects.push(() => db.$disconnect());
         workers.push(await serviceWorker(role, createOrdersActivities(db)));
         const nats = options.nats;
-        if (nats) facts = () => startFactsConsumers({ nats, db, logger: options.logger });
+        if (nats) {
+          const factsDb = connectFactsDb(databaseUrls.orders!, options.logger);
+          disconnects.push(() => factsDb.end());
+          facts = () => startFactsConsumers({ nats, db: factsDb, logger: options.logger });
+        }
         break;
       }
       case 'inventory': {

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createOrdersActivities, type OrdersActivities } from '../../src/activities/orders/activities';
 import { connectOrdersDb, type OrdersDb } from '../../src/activities/orders/db';
-import { recordOrderFact } from '../../src/activities/orders/facts-consumer';
+import { connectFactsDb, recordOrderFact } from '../../src/activities/orders/facts-consumer';
+import type { SqlPool } from '../../src/events/sql-pool';
 import { appendToOrderStream, foldOrder, OrderStreamConflict, readOrderStream } from '../../src/activities/orders/order-stream';
 import { findOrder, stateOfRecord } from '../../src/activities/orders/read-model';
 import type { ConsumedEvent } from '../../src/events/consumer';
@@ -17,6 +18,8 @@ import { createServiceDatabases } from '../support/postgres';
 
 describe('the order as its event list (PostgreSQL)', function () {
   let db: OrdersDb;
+  /** What the orders service's consumers write with (connectFactsDb). */
+  let factsDb: SqlPool;
   let orders: OrdersActivities;
   let sequence = 0;
   const newOrderId = () => `ord_stream_${++sequence}`;
@@ -26,12 +29,15 @@ describe('the order as its event list (PostgreSQL)', function () {
   ];
 
   before(async function () {
-    db = connectOrdersDb((await createServiceDatabases('order_stream')).orders);
+    const { orders: url } = await createServiceDatabases('order_stream');
+    db = connectOrdersDb(url);
+    factsDb = connectFactsDb(url);
     orders = createOrdersActivities(db);
   });
 
   after(async function () {
     await db?.$disconnect();
+    await factsDb?.end();
   });
 
   /** The stream's event types, in sequence order. */
@@ -153,10 +159,10 @@ describe('the order as its event list (PostgreSQL)', function () {
       const orderId = newOrderId();
       await orders.createOrder({ orderId, customerId: 'cust-alice', lines });
       const reserved = delivered('inventory', 'Reservation', orderId, 'StockReserved', { lines });
-      assert.equal(await recordOrderFact(db, 'orders-inventory', reserved), true);
-      assert.equal(await recordOrderFact(db, 'orders-inventory', reserved), false, 'redelivered');
-      assert.equal(await recordOrderFact(db, 'orders-payments', delivered('payments', 'Payment', orderId, 'PaymentAuthorized', { amountCents: 1 })), true);
-      assert.equal(await recordOrderFact(db, 'orders-inventory', delivered('inventory', 'Reservation', orderId, 'StockReleased', { lines })), true);
+      assert.equal(await recordOrderFact(factsDb, 'orders-inventory', reserved), true);
+      assert.equal(await recordOrderFact(factsDb, 'orders-inventory', reserved), false, 'redelivered');
+      assert.equal(await recordOrderFact(factsDb, 'orders-payments', delivered('payments', 'Payment', orderId, 'PaymentAuthorized', { amountCents: 1 })), true);
+      assert.equal(await recordOrderFact(factsDb, 'orders-inventory', delivered('inventory', 'Reservation', orderId, 'StockReleased', { lines })), true);
 
       const events = await readOrderStream(db, orderId);
       assert.deepEqual(events.map((event) => `${event.sequence}:${event.type}:${event.source}`), [
@@ -173,10 +179,10 @@ describe('the order as its event list (PostgreSQL)', function () {
     });
 
     it('about an order this service does not know, or another aggregate, are noted and change nothing', async function () {
-      assert.equal(await recordOrderFact(db, 'orders-inventory', delivered('inventory', 'Reservation', 'ord_nobody', 'StockReserved')), false);
+      assert.equal(await recordOrderFact(factsDb, 'orders-inventory', delivered('inventory', 'Reservation', 'ord_nobody', 'StockReserved')), false);
       const orderId = newOrderId();
       await orders.createOrder({ orderId, customerId: 'cust-alice', lines });
-      assert.equal(await recordOrderFact(db, 'orders-inventory', delivered('inventory', 'Product', orderId, 'StockReserved')), false);
+      assert.equal(await recordOrderFact(factsDb, 'orders-inventory', delivered('inventory', 'Product', orderId, 'StockReserved')), false);
       assert.deepEqual(await types(orderId), ['OrderCreated']);
       assert.equal(await db.$queryRaw<{ n: bigint }[]>`SELECT count(*) AS n FROM order_events WHERE root_id = 'ord_nobody'`.then((rows) => Number(rows[0].n)), 0);
     });
@@ -253,7 +259,7 @@ describe('the order as its event list (PostgreSQL)', function () {
         ...Array.from({ length: 8 }, () => delivered('shipping', 'Shipment', orderId, 'ShipmentScheduled')),
       ];
       await Promise.all([
-        ...facts.map((fact) => recordOrderFact(db, `orders-${fact.envelope.service}`, fact)),
+        ...facts.map((fact) => recordOrderFact(factsDb, `orders-${fact.envelope.service}`, fact)),
         orders.closeOrder({ orderId, customerId: 'cust-alice', lines, status: 'COMPLETED', completedSteps: [], compensations: [] }),
       ]);
       const events = await readOrderStream(db, orderId);

@@ -22,13 +22,14 @@ import { connectShippingDb, type ShippingDb } from '../../src/activities/shippin
 import { applyOnce, DurableConsumer, type ConsumedEvent, type DeadLetter } from '../../src/events/consumer';
 import { connectNats } from '../../src/events/nats-connection';
 import { PollingRelay } from '../../src/events/relay';
+import type { SqlPool } from '../../src/events/sql-pool';
 import { DEAD_LETTER_STREAM, ensureStreams, streamOf, subjectOf } from '../../src/events/streams';
 import { freePort } from '../../src/local-stack/free-port';
 import { startNatsServer, type RunningNatsServer } from '../../src/local-stack/nats';
 import { createLogger } from '../../src/observability/logging';
 import type { RunningPaymentProvider } from '../../src/payment-provider/start';
 import { connectQueryDb, type QueryDb } from '../../src/query/db';
-import { startProjector, type RunningProjector } from '../../src/query/projector';
+import { connectProjectorDb, startProjector, type RunningProjector } from '../../src/query/projector';
 import { viewsLag } from '../../src/query/read';
 import { rebuildViews } from '../../src/query/rebuild';
 import { API_KEY, startReceiver, startTestProvider, tempDataDir, waitFor, type Receiver } from '../payment-provider/support';
@@ -42,6 +43,8 @@ describe('query side: events projected into the query database', function () {
   let urls: DatabaseUrls;
   let queryUrl: string;
   let query: QueryDb;
+  /** What the projector writes with, as it runs (connectProjectorDb); `query` reads the views. */
+  let projectorDb: SqlPool;
   let dbs: { orders: OrdersDb; inventory: InventoryDb; payments: PaymentsDb; shipping: ShippingDb };
   let relays: PollingRelay[] = [];
   let relayRuns: Promise<void>[] = [];
@@ -60,6 +63,7 @@ describe('query side: events projected into the query database', function () {
     urls = await createServiceDatabases('query_side');
     queryUrl = await createQueryDatabase('query_side');
     query = connectQueryDb(queryUrl);
+    projectorDb = connectProjectorDb(queryUrl);
     dbs = {
       orders: connectOrdersDb(urls.orders),
       inventory: connectInventoryDb(urls.inventory),
@@ -82,6 +86,7 @@ describe('query side: events projected into the query database', function () {
     await receiver?.close();
     providerData?.remove();
     await Promise.all([query, ...Object.values(dbs ?? {})].filter(Boolean).map((db) => db.$disconnect()));
+    await projectorDb?.end();
     await nc?.close();
     await server?.stop();
     if (storeDir) rmSync(storeDir, { recursive: true, force: true });
@@ -180,7 +185,7 @@ describe('query side: events projected into the query database', function () {
   }
 
   it('keeps every view equal to the service databases, each event applied once', async function () {
-    projector = startProjector({ nats: nc, db: query });
+    projector = startProjector({ nats: nc, db: projectorDb });
     await workload(6);
     await quiet();
     const truth = await truthFromServices();
@@ -199,7 +204,7 @@ describe('query side: events projected into the query database', function () {
     const stored = await jsm.streams.getMessage(entry.stream, { seq: Number(entry.streamSequence) });
     const event: ConsumedEvent = { envelope: stored!.json(), stream: entry.stream, streamSequence: Number(entry.streamSequence), deliveries: 2 };
     let effects = 0;
-    const applied = await applyOnce(query, 'query-orders', event, async () => {
+    const applied = await applyOnce(projectorDb, 'query-orders', event, async () => {
       effects++;
     });
     assert.equal(applied, false);
@@ -217,7 +222,7 @@ describe('query side: events projected into the query database', function () {
   it('dead-letters a poison event after its last attempt, reports it, and goes on with the next ones', async function () {
     await projector?.stop();
     const lines: string[] = [];
-    projector = startProjector({ nats: nc, db: query, maxDeliveries: 3, logger: createLogger({ service: 'test', destination: { write: (line: string) => void lines.push(line) } }) });
+    projector = startProjector({ nats: nc, db: projectorDb, maxDeliveries: 3, logger: createLogger({ service: 'test', destination: { write: (line: string) => void lines.push(line) } }) });
     const poisonId = '00000000-0000-4000-8000-000000000001';
     // A total that is no number: the projection fails the same way on every attempt.
     const poison = { service: 'orders', id: poisonId, aggregateType: 'Order', aggregateId: 'ord_poison', sequence: 1, type: 'OrderCreated', correlationId: 'ord_poison', occurredAt: new Date().toISOString(), payload: { orderId: 'ord_poison', customerId: 'cust-bob', lines: [], totalCents: 'lots' } };
@@ -261,7 +266,7 @@ describe('query side: events projected into the query database', function () {
     consumer.stop();
     await run;
     assert.equal(consumer.counts.deadLettered, 0);
-    projector = startProjector({ nats: nc, db: query });
+    projector = startProjector({ nats: nc, db: projectorDb });
   });
 
   it('rebuilds views equal to the incrementally maintained ones', async function () {

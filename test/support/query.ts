@@ -5,13 +5,12 @@ import { Client } from 'pg';
 import { SERVICES, type DatabaseUrls } from '../../src/config';
 import { toEnvelope, type OutboxRow } from '../../src/events/relay';
 import { streamOf } from '../../src/events/streams';
-import { connectQueryDb } from '../../src/query/db';
-import { applyToViews, projectorConsumerName } from '../../src/query/projector';
+import { applyToViews, connectProjectorDb, projectorConsumerName } from '../../src/query/projector';
 import { createQueryDatabase } from './postgres';
 
 export async function createProjectedQueryDatabase(prefix: string, urls: DatabaseUrls): Promise<string> {
   const queryUrl = await createQueryDatabase(prefix);
-  const db = connectQueryDb(queryUrl);
+  const db = connectProjectorDb(queryUrl);
   try {
     for (const service of SERVICES) {
       const client = new Client({ connectionString: urls[service] });
@@ -29,7 +28,7 @@ export async function createProjectedQueryDatabase(prefix: string, urls: Databas
       }
     }
   } finally {
-    await db.$disconnect();
+    await db.end();
   }
   return queryUrl;
 }
