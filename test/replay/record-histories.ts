@@ -179,6 +179,19 @@ Object.assign(SCENARIOS, {
   },
 } satisfies Record<string, Scenario>);
 
+// Recorded once the OrderStatus search attribute is written only where a saga waits, needs a person, compensates
+// or ends (patch status-attribute-at-waits, marker in every new saga's first task).
+Object.assign(SCENARIOS, {
+  'status-at-waits-completed-order': SCENARIOS['completed-order'],
+  'status-at-waits-approved-decision-recorded': SCENARIOS['approved-decision-recorded'],
+  'status-at-waits-needs-attention-forward-retried': {
+    lines: CHEAP,
+    arrange: (saga) => saga.services.behaviours.set('reserveStock', failuresForGood(1)),
+    drive: operator('retry'),
+  },
+  'status-at-waits-rejected-insufficient-credit': SCENARIOS['rejected-insufficient-credit'],
+} satisfies Record<string, Scenario>);
+
 export const HISTORIES = path.join(__dirname, 'histories');
 
 async function main() {
