@@ -20,6 +20,7 @@ import {
   PATCH_STATUS_ATTRIBUTE_AT_WAITS,
 } from '../../src/workflows/order-saga';
 import { PATCH_TRACING_KEEPS_WORKFLOW_TIMING } from '../../src/workflows/tracing-interceptors';
+import { listedOrderStatuses } from '../support/history';
 import { workflowBundle } from '../support/temporal';
 
 const HISTORIES = path.join(__dirname, 'histories');
@@ -148,25 +149,20 @@ describe('replay of recorded OrderSaga histories', function () {
   describe(`the patch "${PATCH_STATUS_ATTRIBUTE_AT_WAITS}"`, function () {
     // Sagas started before it wrote OrderStatus at every step; those since, only where they wait, need a person,
     // compensate or end (src/workflows/order-saga.ts, STEPS_BETWEEN_WAITS). Both must replay with the writes they made.
-    const listed = (history: History) =>
-      (history.events ?? []).flatMap((event) => {
-        const payload = event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.OrderStatus;
-        return payload?.data ? [JSON.parse(Buffer.from(payload.data).toString('utf8')) as string] : [];
-      });
     const since = files.filter((file) => file.startsWith('status-at-waits-'));
 
     it('replays a completed saga recorded before it: no marker, a write at every step', async function () {
       const history = load('completed-order.json');
       assert.ok(!patchMarkers(history).includes(PATCH_STATUS_ATTRIBUTE_AT_WAITS));
-      assert.deepEqual(listed(history), ['RESERVING_STOCK', 'AUTHORIZING_PAYMENT', 'AWAITING_PAYMENT_CONFIRMATION', 'SCHEDULING_SHIPMENT', 'AWAITING_DISPATCH', 'DISPATCHING', 'COMPLETED']);
+      assert.deepEqual(listedOrderStatuses(history), ['RESERVING_STOCK', 'AUTHORIZING_PAYMENT', 'AWAITING_PAYMENT_CONFIRMATION', 'SCHEDULING_SHIPMENT', 'AWAITING_DISPATCH', 'DISPATCHING', 'COMPLETED']);
       await Worker.runReplayHistory(await replayOptions(), history, 'replay-status-at-every-step');
     });
 
     it('has sagas recorded since, each with the marker and no write for a step between two waits after PENDING or a wait', function () {
       assert.ok(since.length >= 3, `histories recorded since: ${since.join(', ')}`);
       for (const file of since) assert.ok(patchMarkers(load(file)).includes(PATCH_STATUS_ATTRIBUTE_AT_WAITS), file);
-      assert.deepEqual(listed(load('status-at-waits-completed-order.json')), ['AWAITING_PAYMENT_CONFIRMATION', 'AWAITING_DISPATCH', 'COMPLETED']);
-      assert.deepEqual(listed(load('status-at-waits-needs-attention-forward-retried.json')), [
+      assert.deepEqual(listedOrderStatuses(load('status-at-waits-completed-order.json')), ['AWAITING_PAYMENT_CONFIRMATION', 'AWAITING_DISPATCH', 'COMPLETED']);
+      assert.deepEqual(listedOrderStatuses(load('status-at-waits-needs-attention-forward-retried.json')), [
         'NEEDS_ATTENTION',
         'RESERVING_STOCK',
         'AWAITING_PAYMENT_CONFIRMATION',

@@ -2,20 +2,13 @@
 // written where a saga starts to wait, needs a person, compensates or ends; the steps between two waits keep the
 // status before them, except one that asks a person to act, which goes as soon as the act is done.
 import assert from 'node:assert/strict';
-import type { temporal } from '@temporalio/proto';
 import { Refusal } from '../../src/domain';
 import { approveOrder, resolveAttention } from '../../src/workflows/definitions';
 import { failuresForGood, refusal } from '../support/fake-services';
+import { listedOrderStatuses } from '../support/history';
 import { SagaTestEnv, type SagaHandle } from '../support/saga-test-env';
 
-/** The values the saga wrote to OrderStatus, in order, from its history. */
-async function listedStatuses(handle: SagaHandle): Promise<string[]> {
-  const events: temporal.api.history.v1.IHistoryEvent[] = (await handle.fetchHistory()).events ?? [];
-  return events.flatMap((event) => {
-    const payload = event.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.OrderStatus;
-    return payload?.data ? [JSON.parse(Buffer.from(payload.data).toString('utf8')) as string] : [];
-  });
-}
+const listedStatuses = async (handle: SagaHandle) => listedOrderStatuses(await handle.fetchHistory());
 
 describe('OrderSaga: the OrderStatus search attribute (time-skipping)', function () {
   let saga: SagaTestEnv;
