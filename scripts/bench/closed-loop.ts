@@ -2,6 +2,8 @@
 // answer and place the next one; and what a round of it measures (throughput, latency, resources). Shared by the
 // rounds with the workers in the benchmark's process (run-bench.ts) and in processes of their own (worker-rounds.ts).
 import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { WORKFLOW_TYPE } from '../../src/workflows/definitions';
 import type { EventPathResult } from './event-path';
 import { measureResources, type ResourceOptions, type ResourceUse } from './resources';
 
@@ -27,6 +29,27 @@ export interface RoundResult {
   eventPath?: EventPathResult;
   /** A saga round run again to measure its event path, under its instruments: it sets no peak nor ratio. */
   measuresEventPath?: boolean;
+}
+
+/** Temporal's visibility query for the sagas still running. */
+export const RUNNING_SAGAS = `WorkflowType="${WORKFLOW_TYPE}" AND ExecutionStatus="Running"`;
+
+/**
+ * Waits until no saga runs any more (or `timeoutMs` passed): an open-loop round answered at the decision leaves its
+ * sagas to finish after it, and a round that started among them would measure their tail, not its own load.
+ * Answers how many still ran at the end.
+ */
+export async function untilNoSagaRuns(client: Client, progress: (line: string) => void, timeoutMs = 180_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (let reported = 0; ; ) {
+    const { count } = await client.workflow.count(RUNNING_SAGAS);
+    if (count === 0 || Date.now() > deadline) return count;
+    if (Date.now() - reported > 5_000) {
+      progress(`waiting for ${count} saga(s) of the rounds before to end`);
+      reported = Date.now();
+    }
+    await sleep(500);
+  }
 }
 
 export const ORDER = (i: number) => ({ customerId: 'cust-alice', lines: [{ sku: ['KB-001', 'MS-002', 'CB-005'][i % 3], quantity: 1 }] });

@@ -7,9 +7,8 @@
 // (their timers would fire an hour later into whatever runs then).
 import { Client, Connection } from '@temporalio/client';
 import { startApiServer } from '../../src/api/server';
-import { WORKFLOW_TYPE } from '../../src/workflows/definitions';
 import type { BenchStack } from './bench-stack';
-import { orderClient, round, sleep, type RoundResult } from './closed-loop';
+import { orderClient, round, RUNNING_SAGAS, sleep, type RoundResult } from './closed-loop';
 import { measureResources, memoryOf, resetPeakRss, type ResourceOptions, type ResourceUse } from './resources';
 import { SERVICES, WORKER_ROLES } from '../../src/config';
 import { startWorkerProcessesWithRoles, stopAll } from './worker-processes';
@@ -20,7 +19,6 @@ export type HoldLayout = 'split' | 'one';
 const HOLD_DISPATCH_DELAY = '1h';
 /** Issue 8's target for the worker's memory at 200 open sagas. */
 const TARGET_MIB = 300;
-const RUNNING_SAGAS = `WorkflowType="${WORKFLOW_TYPE}" AND ExecutionStatus="Running"`;
 
 export interface HoldResult {
   sagas: number;

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { CONFIRM_DELAY_MS, DISPATCH_DELAY, startBenchStack } from './bench-stack';
-import { bar, describeResources, median, ORDER, percentile, round, sagaClient, type RoundResult } from './closed-loop';
+import { bar, describeResources, median, ORDER, percentile, round, sagaClient, untilNoSagaRuns, type RoundResult } from './closed-loop';
 import { EventProbe, total, withEventPath, type EventPathResult } from './event-path';
 import { FLOOR_QUEUES, floorConfirmed, type FloorActivities } from './floor-definitions';
 import { measureDrain, type DrainResult } from './relay-drain';
@@ -218,6 +218,7 @@ async function runInProcessRounds(dataDir: string, options: BenchOptions, progre
     };
     const openLoop: OpenLoopResult[] = [];
     for (const rate of options.rates) {
+      await untilNoSagaRuns(client, progress);
       progress(`open loop, ${rate} orders/s for ${options.openSeconds} s, answered at the decision`);
       openLoop.push(await openRound('decision', rate, options.openSeconds, (i) => placeOrder('?wait=30&until=decision', i), progress));
     }
@@ -227,6 +228,7 @@ async function runInProcessRounds(dataDir: string, options: BenchOptions, progre
     let overload: BenchReport['overload'];
     if (peakPerSecond > 0) {
       const rate = Number((2 * peakPerSecond).toFixed(1));
+      await untilNoSagaRuns(client, progress);
       progress(`overload: ${rate} orders/s (twice the peak) for ${options.openSeconds} s, answered at the end`);
       const result = await openRound('end', rate, options.openSeconds, (i) => placeOrder('?wait=60', i), progress);
       overload = { peakPerSecond, result, ratioToPeak: Number((result.answeredPerSecond / peakPerSecond).toFixed(2)) };
