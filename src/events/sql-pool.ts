@@ -6,7 +6,8 @@
 // statements, and Prisma's interactive transaction costs about 1.2 ms of the process's CPU more than the same
 // statements on pg (measured: 1.4 against 0.3 ms per event), most of it outside the database: its request
 // pipeline, tracing hooks and query compiler, run for each statement. With ten events per order applied by the
-// projector and six more by the orders service, that was a tenth of the CPU an order costs (docs/performance.md).
+// projector and six more by the orders service, some 18 ms per order: a tenth of what an order costs the Node
+// process that runs everything under `npm start` (docs/performance.md).
 // The services' activities keep Prisma: there the model API carries the schema's types and relations.
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 

@@ -95,7 +95,7 @@ export const PATCH_STATUS_ATTRIBUTE_AT_WAITS = 'status-attribute-at-waits';
  * The saga's own status (the getStatus query, GET /orders/:id) always names the step.
  *
  * Why: each change of a search attribute is a visibility write in the Temporal server (some 4-5 ms of its CPU).
- * Written at every step, seven per completed order, they cost a tenth of what an order costs the whole system
+ * Written at every step, seven per completed order, they took a sixth of the server's CPU per order
  * (docs/performance.md); now three.
  */
 const STEPS_BETWEEN_WAITS: readonly OrderStatus[] = ['RESERVING_STOCK', 'AUTHORIZING_PAYMENT', 'SCHEDULING_SHIPMENT', 'DISPATCHING'];
