@@ -10,6 +10,8 @@
 // process that runs everything under `npm start` (docs/performance.md).
 // The services' activities keep Prisma: there the model API carries the schema's types and relations.
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { poolConfig } from '../activities/pool';
+import type { Logger } from '../observability/logging';
 
 /** Turns a tagged template into a parameterised statement: every value becomes `$n`, never text in the SQL. */
 function statement(strings: TemplateStringsArray, values: unknown[]): { text: string; values: unknown[] } {
@@ -81,4 +83,14 @@ export class SqlPool {
   async end(): Promise<void> {
     await this.pool.end();
   }
+}
+
+/**
+ * A consumer side's pool: one connection per durable consumer, each applying one event at a time; a connection that
+ * broke while idle is logged as a warning. `database` names it in that line.
+ */
+export function connectConsumerPool(url: string, consumers: number, database: string, logger?: Logger): SqlPool {
+  return new SqlPool(poolConfig(url, consumers), (error) =>
+    logger?.warn({ err: error }, `a connection to the ${database} database broke while idle; the next event opens a new one`),
+  );
 }

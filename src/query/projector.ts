@@ -5,9 +5,8 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { SERVICES, type ServiceName } from '../config';
 import { applyOnce, DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type InboxDb, type RunningConsumers } from '../events/consumer';
-import { SqlPool } from '../events/sql-pool';
+import { connectConsumerPool, type SqlPool } from '../events/sql-pool';
 import { streamOf } from '../events/streams';
-import { poolConfig } from '../activities/pool';
 import type { Logger } from '../observability/logging';
 import { project, type ProjectionTx } from './projections';
 
@@ -25,11 +24,9 @@ export const PROJECTOR_CONSUMERS = SERVICES.map((service) => ({ service, stream:
  */
 export type ProjectorDb = InboxDb<ProjectionTx>;
 
-/** The projector's pool: one connection per stream's consumer, each applying one event at a time. */
+/** The projector's pool: a connection per stream's consumer. */
 export function connectProjectorDb(url: string, logger?: Logger): SqlPool {
-  return new SqlPool(poolConfig(url, PROJECTOR_CONSUMERS.length), (error) =>
-    logger?.warn({ err: error }, 'a query database connection broke while idle; the next event opens a new one'),
-  );
+  return connectConsumerPool(url, PROJECTOR_CONSUMERS.length, 'query', logger);
 }
 
 /** Applies one event to the views, once. */

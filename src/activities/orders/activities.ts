@@ -5,7 +5,7 @@
 // that changes nothing records nothing.
 import { appendEvents, orderEvent, type DomainEvent } from '../../events/outbox';
 import { totalCents, type OrderLine, type PricedLine } from '../../domain';
-import type { Attention } from '../../workflows/definitions';
+import { TERMINAL_STATUSES, type Attention } from '../../workflows/definitions';
 import { Prisma } from '../../../generated/prisma/orders';
 import { sameJson } from '../../same-json';
 import type { OrdersDb } from './db';
@@ -72,8 +72,6 @@ export interface RecordApprovalInput {
   note?: string;
 }
 
-const CLOSED_STATUSES: readonly string[] = ['COMPLETED', 'REJECTED', 'CANCELLED'] satisfies ClosedStatus[];
-
 /**
  * Whether a closed order was placed by a saga other than the caller's. Unknown (false) when either side carries no
  * saga run id: orders placed before the column existed, and callers that do not say. A reset of the workflow keeps
@@ -88,7 +86,7 @@ async function closedRecord(
   tx: Prisma.TransactionClient,
   order: { id: string; status: string; failureReason: string | null; completedSteps: string[]; compensations: string[]; totalCents: number },
 ): Promise<ClosedOrderRecord> {
-  if (!CLOSED_STATUSES.includes(order.status)) throw new Error(`order ${order.id} is closed with status ${order.status}`);
+  if (!(TERMINAL_STATUSES as readonly string[]).includes(order.status)) throw new Error(`order ${order.id} is closed with status ${order.status}`);
   const { failureReason, completedSteps, compensations, totalCents } = order;
   const lines = await tx.orderLine.findMany({ where: { orderId: order.id }, orderBy: { sku: 'asc' }, select: { sku: true, quantity: true, unitPriceCents: true } });
   return { status: order.status as ClosedStatus, failureReason, completedSteps, compensations, totalCents, lines };

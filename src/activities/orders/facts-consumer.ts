@@ -8,10 +8,9 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { ServiceName } from '../../config';
 import { DurableConsumer, recordInInbox, runConsumers, type ConsumedEvent, type InboxDb, type InboxTx, type RunningConsumers } from '../../events/consumer';
-import { SqlPool } from '../../events/sql-pool';
+import { connectConsumerPool, type SqlPool } from '../../events/sql-pool';
 import { streamOf, subjectOf } from '../../events/streams';
 import type { Logger } from '../../observability/logging';
-import { poolConfig } from '../pool';
 import { appendToOrderStream, FACTS_FROM_OTHER_SERVICES, withOrderStream, type EventSource, type StreamTx } from './order-stream';
 
 /** The aggregate of an order each service's order events belong to. */
@@ -60,11 +59,9 @@ export async function recordOrderFact(db: FactsDb, consumer: string, event: Cons
   });
 }
 
-/** The consumers' pool: one connection per consumer, each applying one event at a time. */
+/** The consumers' pool: a connection per consumer. */
 export function connectFactsDb(url: string, logger?: Logger): SqlPool {
-  return new SqlPool(poolConfig(url, FACTS_CONSUMERS.length), (error) =>
-    logger?.warn({ err: error }, 'an orders database connection broke while idle; the next event opens a new one'),
-  );
+  return connectConsumerPool(url, FACTS_CONSUMERS.length, 'orders', logger);
 }
 
 export type FactsConsumers = RunningConsumers;
