@@ -2,11 +2,14 @@
 // a WAL relay running: the event path's state, the relay's connections, lock and slot as the server sees them, and
 // the processes' warnings grouped; a part that cannot be read says so without hiding the others.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { PassThrough } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { diagnose, summarizeLog } from '../scripts/chaos/diagnostics';
+import { logLines } from '../scripts/chaos/processes';
 import type { DatabaseUrls } from '../src/config';
 import { connectNats } from '../src/events/nats-connection';
 import { ensureStreams } from '../src/events/streams';
@@ -58,6 +61,35 @@ describe('chaos run diagnostics', function () {
       '  10:00:04.000–10:00:04.000 ×1 worker warn temporal: Activity failed (injected fault)',
       '  stderr, the last lines:',
       '    [worker] TypeError: something broke',
+    ]);
+  });
+
+  it("tags every line of a process's output, however the output is cut into chunks, so a crash's whole stack is shown", async function () {
+    const file = path.join(storeDir, 'lines.log');
+    const log = createWriteStream(file);
+    const stderr = new PassThrough();
+    const seen: string[] = [];
+    logLines(stderr, '[worker!]', log, (line) => seen.push(line));
+    // How Node writes an unhandled 'error' event: one chunk of many lines, the last cut off and finished later.
+    stderr.write("node:events:502\n      throw er; // Unhandled 'error' event\n\nError: Connection terminated unexpectedly\n    at Connection.<anon");
+    stderr.end('ymous> (client.js:1:1)\n');
+    await once(stderr, 'end');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    log.end();
+    await once(log, 'finish');
+    assert.deepEqual(readFileSync(file, 'utf8').split('\n'), [
+      '[worker!] node:events:502',
+      "[worker!]       throw er; // Unhandled 'error' event",
+      '[worker!] ',
+      '[worker!] Error: Connection terminated unexpectedly',
+      '[worker!]     at Connection.<anonymous> (client.js:1:1)',
+      '',
+    ]);
+    assert.equal(seen.length, 5);
+    assert.deepEqual(summarizeLog(readFileSync(file, 'utf8')).split('\n').slice(-3), [
+      "    [worker]       throw er; // Unhandled 'error' event",
+      '    [worker] Error: Connection terminated unexpectedly',
+      '    [worker]     at Connection.<anonymous> (client.js:1:1)',
     ]);
   });
 

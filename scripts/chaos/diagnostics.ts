@@ -61,6 +61,9 @@ async function relayConnections(clusterUrl: string): Promise<string> {
   }
 }
 
+/** Enough of stderr for a crash's message and stack (Node prints about twenty lines for an unhandled error). */
+const STDERR_LINES = 30;
+
 function lines(title: string, rows: Record<string, unknown>[]): string[] {
   return [`  ${title}: ${rows.length === 0 ? 'none' : ''}`.trimEnd(), ...rows.map((row) => `    ${JSON.stringify(row)}`)];
 }
@@ -100,5 +103,5 @@ export function summarizeLog(log: string, limit = 30): string {
     .sort(([, a], [, b]) => a.last.localeCompare(b.last))
     .slice(-limit)
     .map(([key, { count, first, last, error }]) => `  ${first}–${last} ×${count} ${key}${error ? ` (${error})` : ''}`);
-  return [...(grouped.length > 0 ? grouped : ['  none']), ...(stderr.length > 0 ? ['  stderr, the last lines:', ...stderr.slice(-10).map((line) => `    ${line}`)] : [])].join('\n');
+  return [...(grouped.length > 0 ? grouped : ['  none']), ...(stderr.length > 0 ? ['  stderr, the last lines:', ...stderr.slice(-STDERR_LINES).map((line) => `    ${line}`)] : [])].join('\n');
 }

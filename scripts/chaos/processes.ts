@@ -3,8 +3,22 @@
 // (scripts/compiled.ts). An exit nobody asked for is recorded: nothing restarts a crashed process here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import { PROJECT_ROOT } from '../../src/local-stack/tools';
 import { compiledEntry, IMAGE_ENVIRONMENT } from '../compiled';
+
+/**
+ * Writes each line of a child's output to the log behind `prefix`. Per line, not per chunk: a chunk may hold several
+ * lines or part of one, and a crash's stack trace arrives as one chunk of many lines, each of which the diagnostics
+ * (summarizeLog) only recognise by its prefix.
+ */
+export function logLines(output: Readable, prefix: string, log: WriteStream, onLine: (line: string) => void = () => {}): void {
+  createInterface({ input: output, crlfDelay: Infinity }).on('line', (line) => {
+    log.write(`${prefix} ${line}\n`);
+    onLine(line);
+  });
+}
 
 export class ManagedProcess {
   private child?: ChildProcess;
@@ -46,15 +60,13 @@ export class ManagedProcess {
     child.once('exit', () => process.removeListener('exit', killOnExit));
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name} did not become ready in ${timeoutMs} ms`)), timeoutMs);
-      const onData = (chunk: Buffer) => {
-        this.log.write(`[${this.name}] ${chunk}`);
-        if (this.readyLine.test(chunk.toString())) {
+      logLines(child.stdout!, `[${this.name}]`, this.log, (line) => {
+        if (this.readyLine.test(line)) {
           clearTimeout(timer);
           resolve();
         }
-      };
-      child.stdout!.on('data', onData);
-      child.stderr!.on('data', (chunk: Buffer) => this.log.write(`[${this.name}!] ${chunk}`));
+      });
+      logLines(child.stderr!, `[${this.name}!]`, this.log);
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`${this.name} exited (${code ?? signal}) before it was ready`));
