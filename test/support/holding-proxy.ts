@@ -1,21 +1,25 @@
 // A TCP proxy in front of PostgreSQL that makes the server's "ready" answer and whatever follows it reach a client
-// in one read: of the first replication connection through it, it forwards the server's messages up to its first
-// ReadyForQuery, then holds that message and everything after it until the server closes the connection, and
-// writes them all at once. Every other connection passes straight through. It reproduces, on demand, a server that
-// ends a connection (a shutdown, pg_terminate_backend) right as the client finishes connecting.
+// in one read: it forwards the server's messages up to a ReadyForQuery, then holds that message and everything after
+// it until the server closes the connection, and writes them all at once. Which ReadyForQuery: the first of the first
+// replication connection through it (its startup), and the next one of any connection once `holdNextReady()` is
+// called (the end of a query). Everything else passes straight through. It reproduces, on demand, a server that ends
+// a connection (a shutdown, pg_terminate_backend) right as the client finishes connecting or finishes a query.
 import net from 'node:net';
 
 const READY_FOR_QUERY = 0x5a; // 'Z'
 
 export interface HoldingProxy {
   port: number;
-  /** Resolves once the replication connection's ReadyForQuery is held. */
+  /** Resolves once a ReadyForQuery is held. */
   holding: Promise<void>;
+  /** Holds the next ReadyForQuery any connection receives, and what follows it (once). */
+  holdNextReady(): void;
   close(): Promise<void>;
 }
 
 export async function startHoldingProxy(target: { host: string; port: number }): Promise<HoldingProxy> {
   let heldOne = false;
+  let armed = false;
   let onHolding!: () => void;
   const holding = new Promise<void>((resolve) => (onHolding = resolve));
   const sockets = new Set<net.Socket>();
@@ -37,6 +41,7 @@ export async function startHoldingProxy(target: { host: string; port: number }):
     });
     upstream.on('data', (chunk: Buffer) => {
       if (held) return void held.push(chunk);
+      if (armed) [hold, armed] = [true, false];
       if (!hold) return void client.write(chunk);
       pending = Buffer.concat([pending, chunk]);
       // Whole messages (a type byte, then a length that counts itself) up to the first ReadyForQuery.
@@ -65,6 +70,9 @@ export async function startHoldingProxy(target: { host: string; port: number }):
   return {
     port: (server.address() as net.AddressInfo).port,
     holding,
+    holdNextReady: () => {
+      armed = true;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();

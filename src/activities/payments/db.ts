@@ -1,10 +1,9 @@
-import { PrismaPg } from '@prisma/adapter-pg';
 import { PrismaClient } from '../../../generated/prisma/payments';
-import { poolConfig } from '../pool';
+import { PoolAdapter } from '../pool';
 
 export type PaymentsDb = PrismaClient;
 
 /** The payments service's own database; no other service connects to it. */
 export function connectPaymentsDb(url: string, poolSize?: number): PaymentsDb {
-  return new PrismaClient({ adapter: new PrismaPg(poolConfig(url, poolSize)) });
+  return new PrismaClient({ adapter: new PoolAdapter(url, poolSize) });
 }
