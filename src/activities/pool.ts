@@ -1,7 +1,9 @@
 // How each service opens its database: one pg pool per service client, sized together with the worker that
 // uses it. A worker runs at most as many activities at once as its pool has connections (src/worker/workers.ts),
 // so a burst queues in Temporal, where it costs nothing, instead of inside the pool, where a waiting activity
-// would run into its start-to-close timeout and come back as a retry storm.
+// would run into its start-to-close timeout and come back as a retry storm. The pools (the services' Prisma clients,
+// the query side's, the consumers' SqlPool) keep their connections whole through a PostgreSQL restart with two
+// repairs below: PooledClient and PoolAdapter (docs/reliability.md tells how the chaos run found them).
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Client, type ClientConfig, type PoolConfig } from 'pg';
 
