@@ -31,8 +31,6 @@ describe('service database pools', function () {
     viaProxy.port = String(proxy.port);
     // One connection, so a second user must wait for the first to give it back.
     const pool = new Pool(poolConfig(viaProxy.toString(), 1));
-    const poolErrors: Error[] = [];
-    pool.on('error', (error) => poolErrors.push(error));
     try {
       const { rows: [{ pid }] } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
       proxy.holdNextReady();

@@ -12,7 +12,7 @@ export interface HoldingProxy {
   port: number;
   /** Resolves once a ReadyForQuery is held. */
   holding: Promise<void>;
-  /** Holds the next ReadyForQuery any connection receives, and what follows it (once). */
+  /** On the next connection the server sends anything to, holds its next ReadyForQuery and what follows (once). */
   holdNextReady(): void;
   close(): Promise<void>;
 }
