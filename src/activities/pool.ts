@@ -31,7 +31,7 @@ export function poolConfig(connectionString: string, poolSize = DEFAULT_POOL_SIZ
  * Ignoring the error here loses nothing: pg marks the client unqueryable, so the holder's next statement fails
  * (a transient fault, retried) and the pool discards the client when it comes back.
  */
-export class PooledClient extends Client {
+class PooledClient extends Client {
   constructor(config?: string | ClientConfig) {
     super(config);
     this.on('error', () => {});
